@@ -1,0 +1,6 @@
+#include "veil/base.h"
+int
+main (void)
+{
+  return 0;
+}

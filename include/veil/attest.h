@@ -109,4 +109,142 @@ int veil_sim_ca_sign_report (veil_sim_ca_t *ca, const veil_sim_report_params_t *
 json_t *veil_sim_ca_evidence (veil_sim_ca_t *ca, const veil_sim_report_params_t *p,
                               veil_error_t **err);
 
+/* ---- TPM 2.0 quotes (also used by the Azure vTPM verifier) ---- */
+/* TPM 2.0 Library Part 2 §6.3 (TPM_ALG_ID) and §6.9 (TPM_ST). */
+#define VEIL_TPM_GENERATED 0xff544347u
+#define VEIL_TPM_ST_ATTEST_QUOTE 0x8018
+#define VEIL_TPM_ALG_SHA1 0x0004
+#define VEIL_TPM_ALG_SHA256 0x000B
+#define VEIL_TPM_ALG_SHA384 0x000C
+#define VEIL_TPM_ALG_SHA512 0x000D
+#define VEIL_TPM_ALG_RSASSA 0x0014
+#define VEIL_TPM_ALG_RSAPSS 0x0016
+#define VEIL_TPM_ALG_ECDSA 0x0018
+#define VEIL_TPM_MAX_PCR_SELECT 4 /* pcrSelect bytes per bank: up to 32 PCRs */
+
+/* A parsed TPMS_ATTEST of type TPM_ST_ATTEST_QUOTE (Part 2 §10.12.12).
+ * Pointers borrow from the parsed buffer. */
+typedef struct veil_tpm_attest
+{
+  uint32_t magic;
+  uint16_t type;
+  const uint8_t *qualified_signer;
+  size_t qualified_signer_len;
+  const uint8_t *extra_data;
+  size_t extra_data_len;
+  uint64_t clock;
+  uint32_t reset_count, restart_count;
+  bool safe;
+  uint64_t firmware_version;
+  /* TPMS_QUOTE_INFO: one PCR bank (the only form veil accepts) */
+  uint16_t pcr_hash_alg;
+  uint8_t pcr_select_size;
+  uint8_t pcr_select[VEIL_TPM_MAX_PCR_SELECT];
+  const uint8_t *pcr_digest;
+  size_t pcr_digest_len;
+} veil_tpm_attest_t;
+
+/* Parse a quote's TPMS_ATTEST: magic TPM_GENERATED, type ATTEST_QUOTE,
+ * exactly one PCR bank, no trailing bytes; every size bounded. */
+int veil_tpm_attest_parse (const uint8_t *buf, size_t len, veil_tpm_attest_t *out,
+                           veil_error_t **err);
+
+/* A parsed TPMT_SIGNATURE (Part 2 §11.3.4); pointers borrow from the buffer. */
+typedef struct veil_tpm_signature
+{
+  uint16_t sig_alg;  /* VEIL_TPM_ALG_RSASSA, _RSAPSS, _ECDSA */
+  uint16_t hash_alg; /* SHA-256/384/512 (SHA-1 refused) */
+  const uint8_t *sig, *r, *s; /* RSA: sig; ECDSA: r and s (big-endian) */
+  size_t sig_len, r_len, s_len;
+} veil_tpm_signature_t;
+
+int veil_tpm_signature_parse (const uint8_t *buf, size_t len, veil_tpm_signature_t *out,
+                              veil_error_t **err);
+
+/* A quote as carried in evidence: the signed TPMS_ATTEST bytes, its
+ * signature, and the quoted PCR values (JSON array of hex strings, one per
+ * selected PCR in selection order). */
+typedef struct veil_tpm_quote
+{
+  const uint8_t *message;
+  size_t message_len;
+  veil_tpm_signature_t sig;
+  const json_t *pcrs;
+} veil_tpm_quote_t;
+
+/* Verify a quote with the attestation key ak: TPMS_ATTEST structure, the
+ * signature, pcrDigest against the PCR values, extraData against
+ * expect->report_data and PCR8 against expect->init_data_digest.  Adds the
+ * TPM claims to claims, each name prefixed with prefix (may be ""). */
+int veil_tpm_quote_verify (const veil_tpm_quote_t *q, EVP_PKEY *ak, const veil_attest_expect_t *expect,
+                           const char *prefix, json_t *claims, veil_error_t **err);
+
+/* ---- Azure CVM HCL report (az-snp-vtpm) ---- */
+/* An HCL attestation report: 32-byte header, the hardware report in a
+ * 0x4A0-byte slot, then the IGVM request data whose variable data (a JSON
+ * JWK set with "HCLAkPub") is hashed into the SNP report_data.  Pointers
+ * borrow from the parsed buffer. */
+typedef struct veil_hcl_report
+{
+  const uint8_t *snp_report; /* VEIL_SNP_REPORT_SIZE bytes */
+  uint32_t report_type;      /* 2: SNP */
+  uint32_t hash_type;        /* 1: SHA-256, 2: SHA-384, 3: SHA-512 */
+  const uint8_t *var_data;
+  size_t var_data_len;
+} veil_hcl_report_t;
+
+int veil_hcl_report_parse (const uint8_t *buf, size_t len, veil_hcl_report_t *out,
+                           veil_error_t **err);
+/* The HCLAkPub RSA key of the variable data's JWK set. */
+EVP_PKEY *veil_hcl_ak_pub (const veil_hcl_report_t *hcl, veil_error_t **err);
+/* report_data[0:hash len] == hash(var data); fills digest/len when non-NULL. */
+int veil_hcl_check_binding (const veil_hcl_report_t *hcl, uint8_t digest[VEIL_SHA512_LEN],
+                            size_t *digest_len, veil_error_t **err);
+
+/* ---- TDX building blocks (Intel TDX DCAP Quote Library, "Quote Format") ---- */
+#define VEIL_TDX_HEADER_SIZE 48
+#define VEIL_TDX_BODY10_SIZE 584 /* TD report body, TDX 1.0 (quote v4, v5 type 2) */
+#define VEIL_TDX_BODY15_SIZE 648 /* TDX 1.5 (quote v5 type 3) */
+#define VEIL_TDX_QE_REPORT_SIZE 384
+#define VEIL_TDX_QUOTE_MAX (128 * 1024)
+#define VEIL_CCEL_MAX (8 * 1024 * 1024)
+
+/* A parsed quote: pointers into the caller's buffer, every length bounded. */
+typedef struct veil_tdx_quote
+{
+  uint16_t version;   /* 4 or 5 */
+  uint16_t body_type; /* 2 = TDX 1.0, 3 = TDX 1.5 */
+  const uint8_t *header;
+  const uint8_t *body;
+  size_t body_len;
+  const uint8_t *signed_data; /* header [+ v5 body descriptor] + body */
+  size_t signed_len;
+  const uint8_t *signature;  /* 64 bytes, r||s big-endian */
+  const uint8_t *attest_key; /* 64 bytes, x||y */
+  const uint8_t *qe_report;  /* 384-byte SGX report body */
+  const uint8_t *qe_report_sig;
+  const uint8_t *qe_auth;
+  size_t qe_auth_len;
+  const char *pck_chain; /* PEM: PCK leaf, intermediate CA, root CA */
+  size_t pck_chain_len;
+} veil_tdx_quote_t;
+
+/* Structure only (no crypto): header fields, sizes, certification data. */
+int veil_tdx_quote_parse (const uint8_t *quote, size_t len, veil_tdx_quote_t *out, veil_error_t **err);
+/* Full verification of a raw quote (signatures, QE binding, PCK chain to the
+ * built-in Intel SGX Root CA, debug policy, expectations, optional
+ * collateral from cfg->tdx_collateral_dir).  Returns flat claims. */
+json_t *veil_tdx_verify_quote (const uint8_t *quote, size_t len, const veil_attest_expect_t *expect,
+                               const veil_attest_config_t *cfg, veil_error_t **err);
+/* The built-in Intel SGX Root CA (borrowed; never NULL). */
+X509 *veil_tdx_intel_root (void);
+
+/* ---- CCEL: TCG2 crypto-agile event log of a TD (UEFI CC event log) ---- */
+/* Parse with strict bounds: JSON array of {"index","type","digests":{alg: hex},
+ * "event_size"}.  index is the CC MR index (0 = MRTD, 1..4 = RTMR0..3). */
+json_t *veil_ccel_parse (const uint8_t *log, size_t len, veil_error_t **err);
+/* Replay the SHA-384 digests into RTMR0..3 (CC MR index i+1 -> RTMR i). */
+int veil_ccel_replay (const uint8_t *log, size_t len, uint8_t rtmr[4][VEIL_SHA384_LEN],
+                      veil_error_t **err);
+
 #endif

@@ -97,5 +97,12 @@ json_t *veil_jwe_encrypt (const json_t *recipient_jwk, const char *alg, const vo
  * A256GCM.  *pt is a secret allocation (veil_secret_free). */
 int veil_jwe_decrypt (const json_t *jwe, EVP_PKEY *priv, uint8_t **pt, size_t *pt_len,
                       veil_error_t **err);
+/* veil_jwe_encrypt with a chosen enc: A128GCM, A192GCM or A256GCM (NULL =
+ * A256GCM).  alg may be any that veil_jwe_decrypt accepts. */
+json_t *veil_jwe_encrypt_enc (const json_t *recipient_jwk, const char *alg, const char *enc,
+                              const void *pt, size_t len, veil_error_t **err);
+/* Compact serialisation (RFC 7516 §7.1) of a flattened JWE that has no
+ * unprotected header and no aad. */
+char *veil_jwe_to_compact (const json_t *flattened, veil_error_t **err);
 
 #endif

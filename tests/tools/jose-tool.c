@@ -103,8 +103,14 @@ cmd_jwe_decrypt (int argc, char **argv)
     in[--len] = 0;
   /* JSON (object, or compact as a JSON string) or bare compact text */
   _cleanup_json_ json_t *jwe = NULL;
-  if (len && (in[0] == '{' || in[0] == '"'))
+  if (len && in[0] == '{')
     jwe = veil_json_parse (in, len, TOOL_MAX_INPUT, &err);
+  else if (len && in[0] == '"')
+    {
+      json_error_t je;
+      if (!(jwe = json_loadb ((const char *) in, len, JSON_DECODE_ANY, &je)))
+        veil_error_set (&err, EBADMSG, "json: %s", je.text);
+    }
   else
     jwe = json_stringn ((const char *) in, len);
   if (!jwe)

@@ -316,19 +316,11 @@ isvsvn_level (const json_t *levels, int64_t svn)
   return NULL;
 }
 
-/* TDX 1.5: the module's own identity is evaluated separately, selected by
- * its major version tee_tcb_svn[1] ("TDX_%02X"). */
+/* The TDX module's signer and attributes against a module identity
+ * (tcbInfo "tdxModule" or one of "tdxModuleIdentities"). */
 static int
-tdx_module_eval (const json_t *tcbinfo, const uint8_t *body, const char **status, veil_error_t **err)
+module_identity_check (const json_t *m, const uint8_t *body, const char *id, veil_error_t **err)
 {
-  const uint8_t *svn = body + TDX_B_TEE_TCB_SVN;
-  char id[16];
-  snprintf (id, sizeof (id), "TDX_%02X", svn[1]);
-  json_t *ids = json_object_get (tcbinfo, "tdxModuleIdentities"), *m = NULL, *it;
-  size_t i;
-  json_array_foreach (ids, i, it) if (!strcmp (veil_json_str (it, "id") ?: "", id)) m = it;
-  if (!m)
-    return veil_error_set (err, EACCES, "tdx: collateral: tcbInfo has no TDX module identity %s", id);
   uint8_t signer[48], attr[8], mask[8];
   if (json_hex (m, "mrsigner", signer, 48, id, err) < 0 || json_hex (m, "attributes", attr, 8, id, err) < 0
       || json_hex (m, "attributesMask", mask, 8, id, err) < 0)
@@ -338,6 +330,31 @@ tdx_module_eval (const json_t *tcbinfo, const uint8_t *body, const char **status
   for (int k = 0; k < 8; k++)
     if ((body[TDX_B_SEAM_ATTRIBUTES + k] & mask[k]) != attr[k])
       return veil_error_set (err, EACCES, "tdx: collateral: TDX module %s: seam_attributes mismatch", id);
+  return 0;
+}
+
+/* TDX 1.5: the module's own identity is evaluated separately, selected by
+ * its major version tee_tcb_svn[1] ("TDX_%02X"); TDX 1.0 modules (major
+ * version 0) are only checked against "tdxModule". */
+static int
+tdx_module_eval (const json_t *tcbinfo, const uint8_t *body, const char **status, veil_error_t **err)
+{
+  const uint8_t *svn = body + TDX_B_TEE_TCB_SVN;
+  *status = NULL;
+  if (svn[1] == 0)
+    {
+      json_t *m = json_object_get (tcbinfo, "tdxModule");
+      return m ? module_identity_check (m, body, "tdxModule", err) : 0;
+    }
+  char id[16];
+  snprintf (id, sizeof (id), "TDX_%02X", svn[1]);
+  json_t *ids = json_object_get (tcbinfo, "tdxModuleIdentities"), *m = NULL, *it;
+  size_t i;
+  json_array_foreach (ids, i, it) if (!strcmp (veil_json_str (it, "id") ?: "", id)) m = it;
+  if (!m)
+    return veil_error_set (err, EACCES, "tdx: collateral: tcbInfo has no TDX module identity %s", id);
+  if (module_identity_check (m, body, id, err) < 0)
+    return -EACCES;
   if (!(*status = isvsvn_level (json_object_get (m, "tcbLevels"), svn[0])) || status_rank (*status) < 0)
     return veil_error_set (err, EACCES, "tdx: collateral: TDX module %s: no TCB level for isvsvn %u", id, svn[0]);
   return 0;
@@ -363,7 +380,7 @@ tdx_tcb_eval (const json_t *tcbinfo, const tdx_pck_info_t *pck, const uint8_t *b
 
   const uint8_t *tee_svn = body + TDX_B_TEE_TCB_SVN;
   const char *module_status = NULL;
-  if (tee_svn[1] != 0 && tdx_module_eval (tcbinfo, body, &module_status, err) < 0)
+  if (tdx_module_eval (tcbinfo, body, &module_status, err) < 0)
     return -EACCES;
 
   json_t *levels = json_object_get (tcbinfo, "tcbLevels"), *l;

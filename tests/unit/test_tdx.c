@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <cmocka.h>
+#include <openssl/x509.h>
 #include "veil/attest.h"
 #include "../../lib/attest/tdx_internal.h"
 
@@ -607,6 +608,66 @@ test_tcb_levels (void **state)
   assert_int_equal (tdx_tcb_eval (info, &pck, pq.body, claims, &err), 0);
   assert_string_equal (veil_json_str (claims, "tdx_module_tcb_status"), "OutOfDate"); /* isvsvn 2 <= 5 */
   assert_string_equal (veil_json_str (claims, "tcb_status"), "OutOfDate");
+
+  /* a module signed by someone else */
+  json_object_set_new (mod, "mrsigner", json_string ("01000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+                                                     "0"));
+  assert_true (tdx_tcb_eval (info, &pck, pq.body, claims, &err) < 0);
+  assert_non_null (strstr (err->msg, "TDX_01: mrsignerseam mismatch"));
+  veil_error_free (err);
+}
+
+/* A look-alike root (same subject, other key) is refused by name of the check. */
+static X509 *
+fake_root (void)
+{
+  _cleanup_pkey_ EVP_PKEY *k = veil_pkey_generate ("P-256", NULL);
+  X509 *x = X509_new ();
+  X509_set_version (x, 2);
+  ASN1_INTEGER_set (X509_get_serialNumber (x), 1);
+  X509_NAME *n = X509_get_subject_name (x);
+  X509_NAME_add_entry_by_txt (n, "CN", MBSTRING_ASC, (const unsigned char *) "Intel SGX Root CA", -1, -1, 0);
+  X509_set_issuer_name (x, n);
+  X509_gmtime_adj (X509_getm_notBefore (x), -86400L * 365 * 10);
+  X509_gmtime_adj (X509_getm_notAfter (x), 86400L * 365 * 30);
+  X509_set_pubkey (x, k);
+  assert_true (X509_sign (x, k, EVP_sha256 ()) > 0);
+  return x;
+}
+
+static void
+test_chain_anchor (void **state)
+{
+  (void) state;
+  size_t len;
+  _cleanup_free_ uint8_t *pem = load ("tdx/tcb_signing_chain.pem", &len);
+  _cleanup_x509_stack_ STACK_OF (X509) *good = veil_x509_stack_from_pem ((char *) pem, len, NULL);
+  assert_int_equal (sk_X509_num (good), 2);
+  assert_int_equal (X509_cmp (sk_X509_value (good, 1), veil_tdx_intel_root ()), 0);
+  assert_int_equal (tdx_chain_verify (good, NOW, "test chain", NULL), 0);
+  /* expired: the TCB Signing certificate ends 2032-05-06 */
+  veil_error_t *err = NULL;
+  assert_true (tdx_chain_verify (good, 1967500000, "test chain", &err) < 0);
+  assert_non_null (strstr (err->msg, "expired"));
+  veil_error_free (err);
+  err = NULL;
+
+  _cleanup_x509_stack_ STACK_OF (X509) *bad = sk_X509_new_null ();
+  X509 *leaf = sk_X509_value (good, 0);
+  X509_up_ref (leaf);
+  sk_X509_push (bad, leaf);
+  sk_X509_push (bad, fake_root ());
+  assert_true (tdx_chain_verify (bad, NOW, "test chain", &err) < 0);
+  assert_non_null (strstr (err->msg, "ends at a root that is not the Intel SGX Root CA"));
+  veil_error_free (err);
+  err = NULL;
+  /* the look-alike alone as a leaf does not chain either */
+  X509 *root = sk_X509_pop (bad);
+  X509_free (sk_X509_pop (bad));
+  sk_X509_push (bad, root);
+  assert_true (tdx_chain_verify (bad, NOW, "test chain", &err) < 0);
+  assert_non_null (strstr (err->msg, "does not verify to the Intel SGX Root CA"));
+  veil_error_free (err);
 }
 
 static void
@@ -651,6 +712,7 @@ main (void)
     cmocka_unit_test (test_collateral_qe_identity),
     cmocka_unit_test (test_tcb_levels),
     cmocka_unit_test (test_json_member_span),
+    cmocka_unit_test (test_chain_anchor),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

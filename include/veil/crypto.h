@@ -83,7 +83,9 @@ char *veil_jws_sign (const json_t *extra_header, const void *payload, size_t len
  * ("none" and HMAC are always refused).  Outputs are optional. */
 int veil_jws_verify (const char *jws, EVP_PKEY *key, json_t **header, uint8_t **payload,
                      size_t *payload_len, veil_error_t **err);
-/* JWT: verify signature, then exp/nbf (with leeway seconds) against now. */
+/* JWT: verify signature, then exp/nbf (with leeway seconds) against now.
+ * "exp" is REQUIRED (a token without one is refused): every token veil
+ * verifies (admin, EAR) is issued with an expiry.  Returns the claims. */
 json_t *veil_jwt_verify (const char *jwt, EVP_PKEY *key, int64_t now, int64_t leeway,
                          veil_error_t **err);
 

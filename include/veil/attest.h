@@ -59,6 +59,20 @@ json_t *veil_attest_verify (const char *tee, const json_t *evidence, const veil_
                             const veil_attest_config_t *cfg, veil_error_t **err);
 
 /* ---- SNP building blocks (also used by the Azure verifier and the sim TEE) ---- */
+/* veil_verifier_snp accepts two evidence forms:
+ *   compact: {"report": "<base64 of the raw 0x4A0-byte report>",
+ *             "cert_chain": [VCEK, ASK, ARK]}  (each PEM text or base64 DER;
+ *             the P-384 certificate is the VCEK/VLEK; cert_chain optional)
+ *   Trustee: {"attestation_report": {sev crate AttestationReport as serde JSON},
+ *             "cert_chain": [{"cert_type": "VCEK"|"VLEK"|"ASK"|"ARK",
+ *                             "data": [bytes] | "<base64/PEM>"}] | null}
+ * Without a VCEK/VLEK in the evidence, cfg->snp_vcek_dir is searched for
+ *   <chip_id hex>-<reported_tcb %016llx>.{der,pem}, then <chip_id hex>.{der,pem}
+ *   (VLEK: vlek-<reported_tcb %016llx>.{der,pem}, then vlek.{der,pem}).
+ * Claims are flat: version, policy, policy_debug_allowed, ..., reported_tcb_snp,
+ * ..., measurement, report_data, host_data, chip_id (lowercase hex),
+ * signing_key "vcek"|"vlek", product "Milan"|"Genoa"|"Turin", "sim": true
+ * only for a chain to one of cfg->sim_roots. */
 #define VEIL_SNP_REPORT_SIZE 0x4A0
 #define VEIL_SNP_SIGNED_SIZE 0x2A0
 
@@ -68,6 +82,11 @@ typedef struct veil_snp_anchor
   const char *product;
   X509 *ark, *ask, *asvk;
 } veil_snp_anchor_t;
+
+/* The built-in anchors (Milan, Genoa, Turin), parsed and checked once,
+ * thread-safely: each ARK self-signed, ASK and ASVK signed by it (RSA-PSS
+ * SHA-384).  Never freed.  NULL with *err only if that check failed. */
+const veil_snp_anchor_t *veil_snp_anchors (size_t *n, veil_error_t **err);
 
 /* Verify a raw SNP report (0x4A0 bytes) against a VCEK or VLEK certificate:
  * chain to a built-in ARK (or a cfg->sim_roots root → "sim": true), report
@@ -152,8 +171,8 @@ int veil_tpm_attest_parse (const uint8_t *buf, size_t len, veil_tpm_attest_t *ou
 /* A parsed TPMT_SIGNATURE (Part 2 §11.3.4); pointers borrow from the buffer. */
 typedef struct veil_tpm_signature
 {
-  uint16_t sig_alg;  /* VEIL_TPM_ALG_RSASSA, _RSAPSS, _ECDSA */
-  uint16_t hash_alg; /* SHA-256/384/512 (SHA-1 refused) */
+  uint16_t sig_alg;           /* VEIL_TPM_ALG_RSASSA, _RSAPSS, _ECDSA */
+  uint16_t hash_alg;          /* SHA-256/384/512 (SHA-1 refused) */
   const uint8_t *sig, *r, *s; /* RSA: sig; ECDSA: r and s (big-endian) */
   size_t sig_len, r_len, s_len;
 } veil_tpm_signature_t;

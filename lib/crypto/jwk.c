@@ -291,12 +291,16 @@ pkey_fromdata (const char *type, OSSL_PARAM_BLD *bld, bool priv, veil_error_t **
 
 /* Public check (EC: point on the curve and not at infinity — an off-curve
  * point would leak the private key through ECDH, the "invalid curve"
- * attack) and, for private keys, that the private part matches the public. */
+ * attack) and, for private keys, that the private part matches the public.
+ * For EC the quick check suffices: P-256/384/521 have cofactor 1, so a point
+ * on the curve is in the prime-order group; the full check's extra scalar
+ * multiplication by the order would double the cost of every key import. */
 static int
 pkey_check (EVP_PKEY *pk, bool priv, const char *what, veil_error_t **err)
 {
   _cleanup_ (EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey (NULL, pk, NULL);
-  if (!ctx || EVP_PKEY_public_check (ctx) != 1)
+  bool ec = EVP_PKEY_get_base_id (pk) == EVP_PKEY_EC;
+  if (!ctx || (ec ? EVP_PKEY_public_check_quick (ctx) : EVP_PKEY_public_check (ctx)) != 1)
     return veil_error_set (err, EBADMSG, "jwk: %s public key is invalid: %s", what,
                            veil_openssl_error ());
   if (priv && EVP_PKEY_pairwise_check (ctx) != 1)

@@ -500,6 +500,125 @@ test_azure_quote (void **state)
   veil_error_free (err);
 }
 
+/* ---- az-snp-vtpm end to end ---- */
+
+static uint32_t
+rd_le32 (const uint8_t *p)
+{
+  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static const veil_attest_expect_t az_expect = { .report_data = (const uint8_t *) "challenge", .report_data_len = 9 };
+
+static void
+test_az_verifies (void **state)
+{
+  (void) state;
+  _cleanup_json_ json_t *ev = load_json ("azure/evidence-v1.json");
+  veil_error_t *err = NULL;
+  _cleanup_json_ json_t *c = veil_verifier_az_snp_vtpm.verify (ev, &az_expect, &no_cfg, &err);
+  if (!c)
+    fail_msg ("%s", err->msg);
+  assert_string_equal (veil_json_str (c, "tpm_extra_data"), "6368616c6c656e6765");
+  json_t *pcrs = json_object_get (json_object_get (ev, "tpm_quote"), "pcrs");
+  assert_string_equal (veil_json_str (c, "tpm_pcr00"), json_string_value (json_array_get (pcrs, 0)));
+  assert_string_equal (veil_json_str (c, "tpm_pcr23"), json_string_value (json_array_get (pcrs, 23)));
+  /* var data: 0x4D4, size at 0x4D0; its hash is report_data[0:32] */
+  size_t hl;
+  _cleanup_free_ uint8_t *h = b64_member (ev, "hcl_report", &hl);
+  uint8_t md[32];
+  veil_sha256 (h + 0x4d4, rd_le32 (h + 0x4d0), md);
+  _cleanup_free_ char *mdh = veil_hex_encode (md, 32);
+  assert_string_equal (veil_json_str (c, "hcl_var_data_sha256"), mdh);
+  _cleanup_free_ char *meas = veil_hex_encode (h + 0x20 + 0x90, 48);
+  assert_string_equal (veil_json_str (c, "measurement"), meas);
+
+  /* through the dispatcher, without a nonce (offline verification) */
+  json_t *c2 = veil_attest_verify ("az-snp-vtpm", ev, NULL, NULL, &err);
+  if (!c2)
+    fail_msg ("%s", err->msg);
+  assert_string_equal (veil_json_str (c2, "tee"), "az-snp-vtpm");
+  json_decref (c2);
+
+  /* the VCEK from the local cache, named by chip_id, when not in the evidence */
+  char dir[] = "/tmp/veil-test-vcek-XXXXXX";
+  assert_non_null (mkdtemp (dir));
+  size_t vl;
+  _cleanup_free_ uint8_t *vcek = b64_member (ev, "vcek", &vl);
+  _cleanup_free_ char *chip = veil_hex_encode (h + 0x20 + 0x1a0, 64);
+  _cleanup_free_ char *path = xasprintf ("%s/%s.der", dir, chip);
+  assert_int_equal (veil_file_write_atomic (path, vcek, vl, 0644, NULL), 0);
+  _cleanup_json_ json_t *nov = json_deep_copy (ev);
+  json_object_del (nov, "vcek");
+  veil_attest_config_t cfg = { .snp_vcek_dir = dir };
+  json_t *c3 = veil_verifier_az_snp_vtpm.verify (nov, &az_expect, &cfg, &err);
+  unlink (path);
+  rmdir (dir);
+  if (!c3)
+    fail_msg ("%s", err->msg);
+  json_decref (c3);
+}
+
+static void
+test_az_tampered (void **state)
+{
+  (void) state;
+  _cleanup_json_ json_t *ev = load_json ("azure/evidence-v1.json");
+  size_t hl;
+  _cleanup_free_ uint8_t *h = b64_member (ev, "hcl_report", &hl);
+
+  /* a byte of the HCLAkPub modulus in the var data */
+  _cleanup_json_ json_t *t1 = json_deep_copy (ev);
+  h[0x540] ^= 1;
+  _cleanup_free_ char *e1 = veil_b64url_encode (h, hl);
+  json_object_set_new (t1, "hcl_report", json_string (e1));
+  expect_fail (&veil_verifier_az_snp_vtpm, t1, &az_expect, "report_data does not bind var data");
+  h[0x540] ^= 1;
+
+  /* a byte of the SNP measurement: the AMD signature breaks */
+  _cleanup_json_ json_t *t2 = json_deep_copy (ev);
+  h[0x20 + 0x90] ^= 1;
+  _cleanup_free_ char *e2 = veil_b64url_encode (h, hl);
+  json_object_set_new (t2, "hcl_report", json_string (e2));
+  expect_fail (&veil_verifier_az_snp_vtpm, t2, &az_expect, "snp: ");
+  h[0x20 + 0x90] ^= 1;
+
+  /* the quote's clock: its signature breaks */
+  _cleanup_json_ json_t *t3 = json_deep_copy (ev);
+  json_t *q = json_object_get (t3, "tpm_quote");
+  _cleanup_free_ char *msg = xstrdup (veil_json_str (q, "message"));
+  msg[2 * 60] = msg[2 * 60] == '0' ? '1' : '0';
+  json_object_set_new (q, "message", json_string (msg));
+  expect_fail (&veil_verifier_az_snp_vtpm, t3, &az_expect, "signature does not verify");
+
+  /* a PCR value */
+  _cleanup_json_ json_t *t4 = json_deep_copy (ev);
+  json_array_set_new (json_object_get (json_object_get (t4, "tpm_quote"), "pcrs"), 4,
+                      json_string ("0000000000000000000000000000000000000000000000000000000000000000"));
+  expect_fail (&veil_verifier_az_snp_vtpm, t4, &az_expect, "pcrDigest does not match");
+
+  /* another nonce */
+  veil_attest_expect_t other = { .report_data = (const uint8_t *) "challengf", .report_data_len = 9 };
+  expect_fail (&veil_verifier_az_snp_vtpm, ev, &other, "extraData does not match report_data");
+
+  _cleanup_json_ json_t *t5 = json_deep_copy (ev);
+  json_object_set_new (t5, "version", json_integer (0));
+  expect_fail (&veil_verifier_az_snp_vtpm, t5, &az_expect, "version");
+  _cleanup_json_ json_t *t6 = json_deep_copy (ev);
+  json_object_del (t6, "vcek");
+  expect_fail (&veil_verifier_az_snp_vtpm, t6, &az_expect, "vcek");
+
+  /* truncated HCL reports never crash */
+  /* (bytes after the var data are padding: cutting them is harmless) */
+  for (size_t l = 0; l < 0x4d4 + rd_le32 (h + 0x4d0); l += 13)
+    {
+      _cleanup_json_ json_t *t = json_deep_copy (ev);
+      _cleanup_free_ char *e = veil_b64url_encode (h, l);
+      json_object_set_new (t, "hcl_report", json_string (e));
+      expect_fail (&veil_verifier_az_snp_vtpm, t, &az_expect, ": ");
+    }
+}
+
 int
 main (void)
 {
@@ -512,6 +631,8 @@ main (void)
     cmocka_unit_test (test_own_quotes),
     cmocka_unit_test (test_hcl_report),
     cmocka_unit_test (test_azure_quote),
+    cmocka_unit_test (test_az_verifies),
+    cmocka_unit_test (test_az_tampered),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -8,15 +8,25 @@
 
 /* ---- server -------------------------------------------------------------- */
 
-typedef struct veil_http_request {
+typedef struct veil_http_request
+{
   const char *method;  /* "GET", "POST", ... NUL-terminated copy */
   const char *path;    /* path without the query string, NUL-terminated */
   const char *query;   /* query string without '?', or NULL */
   const uint8_t *body; /* request body (NUL-terminated copy), body_len bytes */
   size_t body_len;
-  const char *peer;    /* "127.0.0.1:5123" or "unix" */
-  void *impl;          /* server private */
+  const char *peer; /* "127.0.0.1:5123" or "unix" */
+  void *impl;       /* server private */
+  bool local;       /* made by veil_http_request_new_local */
 } veil_http_request_t;
+
+/* A request that did not come over a connection, for driving handlers from
+ * tests and fuzzers: headers are "Name: value" strings (NULL-terminated
+ * array, may be NULL).  All strings are copied. */
+veil_http_request_t *veil_http_request_new_local (const char *method, const char *path,
+                                                  const char *const *headers, const void *body,
+                                                  size_t body_len);
+void veil_http_request_free_local (veil_http_request_t *req);
 
 /* Header value (first occurrence, case-insensitive name), NULL if absent.
  * The string lives as long as the request. */
@@ -26,9 +36,10 @@ const char *veil_http_request_cookie (const veil_http_request_t *req, const char
 
 #define VEIL_HTTP_MAX_HEADERS 16
 
-typedef struct veil_http_response {
-  int status;                  /* 200 when the handler leaves it 0 */
-  char *content_type;          /* NULL: application/json */
+typedef struct veil_http_response
+{
+  int status;         /* 200 when the handler leaves it 0 */
+  char *content_type; /* NULL: application/json */
   veil_buf_t body;
   struct
   {
@@ -51,12 +62,13 @@ void veil_http_response_clear (veil_http_response_t *resp);
 typedef void (*veil_http_handler_fn) (void *ctx, const veil_http_request_t *req,
                                       veil_http_response_t *resp);
 
-typedef struct veil_http_server_config {
-  const char *listen;     /* "127.0.0.1:8080", "[::1]:0", "0.0.0.0:80", "unix:/path" */
-  const char *tls_cert;   /* PEM chain; NULL for plain HTTP */
-  const char *tls_key;    /* PEM key */
-  size_t max_body;        /* larger request bodies get 413; 0 → 1 MiB */
-  int threads;            /* worker threads (each its own event loop); 0 → number of CPUs */
+typedef struct veil_http_server_config
+{
+  const char *listen;   /* "127.0.0.1:8080", "[::1]:0", "0.0.0.0:80", "unix:/path" */
+  const char *tls_cert; /* PEM chain; NULL for plain HTTP */
+  const char *tls_key;  /* PEM key */
+  size_t max_body;      /* larger request bodies get 413; 0 → 1 MiB */
+  int threads;          /* worker threads (each its own event loop); 0 → number of CPUs */
   veil_http_handler_fn handler;
   void *ctx;
 } veil_http_server_config_t;
@@ -75,19 +87,21 @@ void veil_http_server_free (veil_http_server_t *srv);
 
 /* ---- client -------------------------------------------------------------- */
 
-typedef struct veil_http_client_opts {
-  const char *ca_file;       /* extra CA bundle (PEM); NULL: system CAs */
-  bool insecure;             /* skip TLS verification (tests only) */
-  long timeout_ms;           /* whole request; 0 → 30 s */
-  size_t max_response;       /* larger bodies fail with E2BIG; 0 → 16 MiB */
+typedef struct veil_http_client_opts
+{
+  const char *ca_file; /* extra CA bundle (PEM); NULL: system CAs */
+  bool insecure;       /* skip TLS verification (tests only) */
+  long timeout_ms;     /* whole request; 0 → 30 s */
+  size_t max_response; /* larger bodies fail with E2BIG; 0 → 16 MiB */
 } veil_http_client_opts_t;
 
 typedef struct veil_http_client veil_http_client_t;
 
-typedef struct veil_http_result {
+typedef struct veil_http_result
+{
   long status;
-  char *content_type;  /* may be NULL */
-  veil_buf_t body;     /* NUL-terminated */
+  char *content_type; /* may be NULL */
+  veil_buf_t body;    /* NUL-terminated */
 } veil_http_result_t;
 
 /* A client keeps cookies between requests (the KBS session cookie) and

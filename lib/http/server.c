@@ -273,9 +273,85 @@ veil_http_response_clear (veil_http_response_t *resp)
 
 /* ---- request accessors --------------------------------------------------- */
 
+/* ---- local requests (tests, fuzzers) ------------------------------------- */
+
+struct local_req
+{
+  veil_http_request_t req;
+  h2o_mem_pool_t pool;
+  char **headers; /* "Name: value" copies */
+  size_t n_headers;
+};
+
+/* Value of the next header called name from *cursor on (all when cursor is
+ * NULL: the first). */
+static const char *
+local_header (const veil_http_request_t *req, const char *name, size_t *cursor)
+{
+  struct local_req *lr = req->impl;
+  size_t n = strlen (name);
+  for (size_t i = cursor ? *cursor : 0; i < lr->n_headers; i++)
+    {
+      const char *h = lr->headers[i];
+      if (strncasecmp (h, name, n) == 0 && h[n] == ':')
+        {
+          if (cursor)
+            *cursor = i + 1;
+          h += n + 1;
+          while (*h == ' ' || *h == '\t')
+            h++;
+          return h;
+        }
+    }
+  return NULL;
+}
+
+veil_http_request_t *
+veil_http_request_new_local (const char *method, const char *path, const char *const *headers,
+                             const void *body, size_t body_len)
+{
+  struct local_req *lr = xcalloc (1, sizeof (*lr));
+  h2o_mem_init_pool (&lr->pool);
+  for (size_t i = 0; headers && headers[i]; i++)
+    {
+      lr->headers = xrealloc (lr->headers, (i + 1) * sizeof (char *));
+      lr->headers[i] = xstrdup (headers[i]);
+      lr->n_headers = i + 1;
+    }
+  const char *q = strchr (path, '?');
+  lr->req.method = xstrdup (method);
+  lr->req.path = q ? xstrndup (path, (size_t) (q - path)) : xstrdup (path);
+  lr->req.query = q ? xstrdup (q + 1) : NULL;
+  lr->req.body = xmemdup (body ? body : "", body_len);
+  lr->req.body_len = body_len;
+  lr->req.peer = "local";
+  lr->req.impl = lr;
+  lr->req.local = true;
+  return &lr->req;
+}
+
+void
+veil_http_request_free_local (veil_http_request_t *req)
+{
+  if (!req)
+    return;
+  struct local_req *lr = req->impl;
+  for (size_t i = 0; i < lr->n_headers; i++)
+    free (lr->headers[i]);
+  free (lr->headers);
+  free ((char *) req->method);
+  free ((char *) req->path);
+  free ((char *) req->query);
+  free ((void *) req->body);
+  h2o_mem_clear_pool (&lr->pool);
+  free (lr);
+}
+
 const char *
 veil_http_request_header (const veil_http_request_t *req, const char *name)
 {
+  if (req->local)
+    return local_header (req, name, NULL);
   h2o_req_t *r = req->impl;
   size_t n = strlen (name);
   for (size_t i = 0; i < r->headers.size; i++)
@@ -328,6 +404,19 @@ cookie_in (h2o_mem_pool_t *pool, const char *s, size_t len, const char *name)
 const char *
 veil_http_request_cookie (const veil_http_request_t *req, const char *name)
 {
+  if (req->local)
+    {
+      struct local_req *lr = req->impl;
+      size_t cursor = 0;
+      const char *v;
+      while ((v = local_header (req, "cookie", &cursor)))
+        {
+          const char *found = cookie_in (&lr->pool, v, strlen (v), name);
+          if (found)
+            return found;
+        }
+      return NULL;
+    }
   h2o_req_t *r = req->impl;
   ssize_t cursor = -1;
   while ((cursor = h2o_find_header (&r->headers, H2O_TOKEN_COOKIE, cursor)) != -1)

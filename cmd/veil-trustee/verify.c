@@ -8,11 +8,12 @@
 static const char verify_help[]
     = "usage: veil-trustee verify --tee snp|tdx|tpm|az-snp-vtpm|sample --evidence FILE\n"
       "                           [--vcek FILE] [--collateral DIR] [--config FILE]\n"
-      "                           [--report-data HEX] [--allow-debug]\n"
+      "                           [--report-data HEX] [--allow-debug] [--at UNIX_TIME]\n"
       "\n"
       "Prints the claims as JSON and exits 0 when the evidence verifies; exits 1\n"
       "with the reason otherwise.  FILE may be JSON evidence (as sent to /attest)\n"
-      "or raw: an SNP report (with --vcek) or a TDX quote.\n";
+      "or raw: an SNP report (with --vcek) or a TDX quote.  --at checks certificate\n"
+      "validity at that time instead of now (evidence captured in the past).\n";
 
 /* A raw (non-JSON) evidence file becomes the compact JSON form. */
 static json_t *
@@ -62,11 +63,13 @@ cmd_verify (int argc, char **argv, veil_error_t **err)
     { "report-data", required_argument, NULL, 'r' },
     { "allow-debug", no_argument, NULL, 'd' },
     { "help", no_argument, NULL, 'h' },
+    { "at", required_argument, NULL, 'a' },
     { NULL, 0, NULL, 0 },
   };
   const char *tee = NULL, *evidence = NULL, *vcek = NULL, *collateral = NULL, *config = NULL,
              *report_data = NULL;
   bool allow_debug = false;
+  int64_t at = 0;
   int c;
   optind = 1;
   while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1)
@@ -93,6 +96,10 @@ cmd_verify (int argc, char **argv, veil_error_t **err)
       case 'd':
         allow_debug = true;
         break;
+      case 'a':
+        if (veil_parse_i64 (optarg, 1, INT64_MAX / 2, &at, err) < 0)
+          return veil_error_wrap (err, "--at");
+        break;
       case 'h':
         fputs (verify_help, stdout);
         return 0;
@@ -108,10 +115,16 @@ cmd_verify (int argc, char **argv, veil_error_t **err)
     return -EINVAL;
   if (allow_debug)
     cfg.attest.allow_debug = true;
+  if (at)
+    cfg.attest.now = at;
   if (collateral)
     cfg.attest.tdx_collateral_dir = collateral;
   if (!strcmp (tee, "sample"))
     cfg.attest.allow_sample = true;
+  /* offline inspection: a TPM quote is checked against the AK it carries;
+   * its ak_public_sha256 claim is what a service's tpm.trusted_aks lists */
+  if (!cfg.attest.n_tpm_trusted_aks)
+    cfg.attest.tpm_any_ak = true;
   _cleanup_free_ uint8_t *data = NULL;
   size_t len = 0;
   if (read_input (evidence, EVIDENCE_MAX, &data, &len, err) < 0)

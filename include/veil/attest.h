@@ -25,6 +25,12 @@ typedef struct veil_attest_config
   const char *const *snp_chip_ids; /* allow-list of chip_id hex (NULL = any) */
   size_t n_snp_chip_ids;
   int64_t now; /* unix time for validity checks; 0 = now */
+  /* TPM quotes carry their own AK: it is trusted only when its SHA-256
+   * (of the DER SubjectPublicKeyInfo, hex) is listed here, or when
+   * tpm_any_ak is set (offline inspection of a quote, never a service). */
+  const char *const *tpm_trusted_aks;
+  size_t n_tpm_trusted_aks;
+  bool tpm_any_ak;
 } veil_attest_config_t;
 
 /* What the relying party expects the evidence to be bound to. */

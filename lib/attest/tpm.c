@@ -520,13 +520,25 @@ ak_from_der (const uint8_t *der, size_t len, veil_error_t **err)
   return pk;
 }
 
+static bool
+ak_trusted (const veil_attest_config_t *cfg, const uint8_t hash[VEIL_SHA256_LEN])
+{
+  for (size_t i = 0; i < cfg->n_tpm_trusted_aks; i++)
+    {
+      uint8_t want[VEIL_SHA256_LEN];
+      if (veil_hex_decode_exact (cfg->tpm_trusted_aks[i], want, sizeof (want), NULL) == 0
+          && veil_ct_equal (want, hash, sizeof (want)))
+        return true;
+    }
+  return false;
+}
+
 static json_t *
 tpm_verify (const json_t *evidence, const veil_attest_expect_t *expect, const veil_attest_config_t *cfg,
             veil_error_t **err)
 {
   _cleanup_free_ uint8_t *ak_der = NULL, *msg = NULL, *sig_buf = NULL;
   size_t ak_len = 0, msg_len = 0, sig_len = 0;
-  (void) cfg;
   json_t *jq = veil_json_req_obj (evidence, "tpm_quote", err);
   if (!jq)
     {
@@ -547,13 +559,21 @@ tpm_verify (const json_t *evidence, const veil_attest_expect_t *expect, const ve
   if (!ak)
     return NULL;
   /* The AK is self-asserted by the evidence: the quote proves only that
-   * the holder of this key signed it.  Policy must pin ak_public_sha256
-   * (or the AK must be certified by an EK elsewhere). */
+   * the holder of this key signed it.  So the key itself must be one the
+   * configuration trusts (an AK certified out of band, as Trustee's
+   * trusted-AK list), unless the caller only inspects the quote. */
   _cleanup_json_ json_t *claims = json_object ();
   uint8_t ak_hash[VEIL_SHA256_LEN];
   veil_sha256 (ak_der, ak_len, ak_hash);
   if (veil_tpm_quote_verify (&q, ak, expect, "", claims, err) < 0)
     return NULL;
+  if (!cfg->tpm_any_ak && !ak_trusted (cfg, ak_hash))
+    {
+      _cleanup_free_ char *hex = veil_hex_encode (ak_hash, sizeof (ak_hash));
+      veil_error_set (err, EKEYREJECTED,
+                      "tpm: attestation key %s is not trusted (list its SHA-256 in tpm.trusted_aks)", hex);
+      return NULL;
+    }
   claim_hex (claims, "", "ak_public_sha256", ak_hash, sizeof (ak_hash));
   return steal_pointer (&claims);
 }

@@ -14,6 +14,7 @@ struct veil_kbs_config_file
   char **strings;
   size_t n_strings;
   const char **chip_ids;
+  const char **tpm_aks;
 };
 
 static const char *
@@ -162,12 +163,39 @@ load_snp (veil_kbs_config_file_t *f, const json_t *snp, veil_kbs_config_t *cfg, 
   return 0;
 }
 
+/* TPM AKs are self-asserted by the evidence: only listed ones are trusted. */
+static int
+load_tpm (veil_kbs_config_file_t *f, const json_t *tpm, veil_kbs_config_t *cfg, veil_error_t **err)
+{
+  static const char *const keys[] = { "trusted_aks", NULL };
+  if (check_keys (tpm, "tpm", keys, err) < 0)
+    return -EINVAL;
+  json_t *aks = json_object_get (tpm, "trusted_aks");
+  if (!aks)
+    return 0;
+  if (!json_is_array (aks))
+    return veil_error_set (err, EINVAL, "tpm.trusted_aks: must be an array of SHA-256 hex strings");
+  f->tpm_aks = xcalloc (json_array_size (aks) + 1, sizeof (char *));
+  size_t i;
+  json_t *v;
+  json_array_foreach (aks, i, v)
+  {
+    uint8_t h[VEIL_SHA256_LEN];
+    if (!json_is_string (v) || veil_hex_decode_exact (json_string_value (v), h, sizeof (h), NULL) < 0)
+      return veil_error_set (err, EINVAL, "tpm.trusted_aks[%zu]: must be 64 hex digits", i);
+    f->tpm_aks[i] = json_string_value (v);
+  }
+  cfg->attest.tpm_trusted_aks = f->tpm_aks;
+  cfg->attest.n_tpm_trusted_aks = json_array_size (aks);
+  return 0;
+}
+
 static int
 config_apply (veil_kbs_config_file_t *f, veil_kbs_config_t *cfg, veil_error_t **err)
 {
   static const char *const keys[] = { "allow_sample", "allow_debug", "session_ttl_seconds",
                                       "token_ttl_seconds", "max_sessions", "admin", "sim_roots",
-                                      "snp", "tdx", NULL };
+                                      "snp", "tdx", "tpm", NULL };
   const json_t *d = f->doc;
   if (check_keys (d, "config", keys, err) < 0)
     return -EINVAL;
@@ -208,6 +236,9 @@ config_apply (veil_kbs_config_file_t *f, veil_kbs_config_t *cfg, veil_error_t **
       if (dir)
         cfg->attest.tdx_collateral_dir = path_of (f, dir);
     }
+  json_t *tpm = json_object_get (d, "tpm");
+  if (tpm && load_tpm (f, tpm, cfg, err) < 0)
+    return -EINVAL;
   return 0;
 }
 
@@ -245,5 +276,6 @@ veil_kbs_config_file_free (veil_kbs_config_file_t *f)
     free (f->strings[i]);
   free (f->strings);
   free (f->chip_ids);
+  free (f->tpm_aks);
   free (f);
 }

@@ -20,7 +20,8 @@
 #define OFF_DIGEST 143
 #define MSG_LEN 177
 
-static const veil_attest_config_t no_cfg = { 0 };
+/* The vectors' AKs are not certified by anything here: inspect quotes. */
+static const veil_attest_config_t no_cfg = { .tpm_any_ak = true };
 
 static char *
 data_path (const char *rel)
@@ -83,6 +84,38 @@ tamper_message (const json_t *ev, size_t off, uint8_t xor)
   m[off] ^= xor;
   set_b64 (q, "message", m, n);
   return t;
+}
+
+/* A service trusts only listed AKs: the vector's AK by its SHA-256. */
+static void
+test_ak_trust_list (void **state)
+{
+  (void) state;
+  _cleanup_json_ json_t *ev = load_json ("tpm/tpm_evidence.json");
+  size_t n;
+  _cleanup_free_ uint8_t *ak = b64_member (ev, "ak_public", &n);
+  uint8_t h[VEIL_SHA256_LEN];
+  veil_sha256 (ak, n, h);
+  _cleanup_free_ char *hex = veil_hex_encode (h, sizeof (h));
+  const char *good[] = { "00"
+                         "11223344556677889900112233445566778899001122334455667788990011",
+                         hex };
+  veil_attest_config_t cfg = { .tpm_trusted_aks = good, .n_tpm_trusted_aks = 2 };
+  veil_error_t *err = NULL;
+  json_t *c = veil_verifier_tpm.verify (ev, NULL, &cfg, &err);
+  if (!c)
+    fail_msg ("%s", err->msg);
+  json_decref (c);
+  cfg.n_tpm_trusted_aks = 1; /* only the other key */
+  c = veil_verifier_tpm.verify (ev, NULL, &cfg, &err);
+  assert_null (c);
+  assert_non_null (strstr (err->msg, "is not trusted"));
+  veil_error_free (err);
+  err = NULL;
+  veil_attest_config_t none = { 0 };
+  assert_null (veil_verifier_tpm.verify (ev, NULL, &none, &err));
+  assert_non_null (strstr (err->msg, "tpm.trusted_aks"));
+  veil_error_free (err);
 }
 
 static void
@@ -624,6 +657,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_vector_verifies),
+    cmocka_unit_test (test_ak_trust_list),
     cmocka_unit_test (test_report_data_binding),
     cmocka_unit_test (test_tampered_fields),
     cmocka_unit_test (test_tampered_signature_pcr_ak),

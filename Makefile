@@ -27,7 +27,7 @@ test: setup build
 test-asan: setup
 	@[ -f $(ASAN_BUILD)/build.ninja ] || CC=clang meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 	@ninja -C $(ASAN_BUILD)
-	@VEIL_BUILD=$(abspath $(ASAN_BUILD)) UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 $(PYTEST) -q tests
+	@VEIL_BUILD=$(abspath $(ASAN_BUILD)) UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) $(PYTEST) -q tests
 
 demo: setup build
 	@scripts/demo $(abspath $(BUILD))

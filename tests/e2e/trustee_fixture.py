@@ -80,7 +80,8 @@ class Trustee:
         raise RuntimeError("veil-trustee did not start:\n" + self.logtext())
 
     def logtext(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return (self.tmp / "trustee.log").read_text(errors="replace")
 
     def run(self, args, check=True, input=None):

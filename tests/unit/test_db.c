@@ -11,8 +11,9 @@
 
 static const char *const migrations[] = {
   "CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);",
-  "CREATE TABLE parent (id INTEGER PRIMARY KEY);"
-  "CREATE TABLE child (id INTEGER PRIMARY KEY, p INTEGER NOT NULL REFERENCES parent(id));",
+  /* one migration of two statements */
+  ("CREATE TABLE parent (id INTEGER PRIMARY KEY);"
+   "CREATE TABLE child (id INTEGER PRIMARY KEY, p INTEGER NOT NULL REFERENCES parent(id));"),
   "INSERT INTO kv VALUES ('seeded', 'once');",
 };
 

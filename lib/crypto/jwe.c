@@ -145,14 +145,17 @@ concat_kdf (const uint8_t *z, size_t z_len, const char *alg_id, const uint8_t *a
   veil_wipe (h, sizeof (h));
 }
 
-/* ECDH shared secret Z (the x coordinate, field-size bytes); peer is
- * validated again by OpenSSL (derive_set_peer_ex with validate = 1). */
+/* ECDH shared secret Z (the x coordinate, field-size bytes).  Every peer
+ * key reaching here came through veil_jwk_to_pkey, which refused points off
+ * the curve (the invalid-curve attack); on these cofactor-1 curves that is
+ * the whole check, so OpenSSL's second, full validation (a scalar
+ * multiplication by the order) is skipped. */
 static int
 ecdh (EVP_PKEY *priv, EVP_PKEY *peer, uint8_t **z, size_t *z_len, veil_error_t **err)
 {
   _cleanup_ (EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey (NULL, priv, NULL);
   size_t n = 0;
-  if (!ctx || EVP_PKEY_derive_init (ctx) != 1 || EVP_PKEY_derive_set_peer_ex (ctx, peer, 1) != 1
+  if (!ctx || EVP_PKEY_derive_init (ctx) != 1 || EVP_PKEY_derive_set_peer_ex (ctx, peer, 0) != 1
       || EVP_PKEY_derive (ctx, NULL, &n) != 1 || n == 0 || n > 132)
     return veil_error_set (err, EKEYREJECTED, "jwe: ECDH: %s", veil_openssl_error ());
   uint8_t *s = veil_secret_alloc (n);

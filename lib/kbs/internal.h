@@ -53,6 +53,14 @@ typedef struct kbs_store
 {
   veil_db_t *db;
   uint8_t *at_rest_key; /* secret allocation, 32 bytes */
+  /* Policies and reference values are read on every flow and written only
+   * through this process's admin API: an in-memory snapshot of each,
+   * reloaded when a write bumped the generation.  (Resources are not
+   * cached: their plaintext stays in memory no longer than a release.) */
+  pthread_mutex_t snap_lock;
+  uint64_t gen, policies_gen, refs_gen;
+  json_t *policies; /* {"<pattern>": policy} */
+  json_t *refs;     /* {"<workload>": doc} */
 } kbs_store_t;
 
 int kbs_store_open (kbs_store_t *st, const char *state_dir, veil_error_t **err);

@@ -52,6 +52,7 @@ int
 kbs_store_open (kbs_store_t *st, const char *state_dir, veil_error_t **err)
 {
   memset (st, 0, sizeof (*st));
+  pthread_mutex_init (&st->snap_lock, NULL);
   _cleanup_free_ char *keys = xasprintf ("%s/keys", state_dir);
   if (veil_mkdir_p (keys, 0700, err) < 0)
     return -EIO;
@@ -75,6 +76,9 @@ kbs_store_close (kbs_store_t *st)
 {
   veil_db_close (st->db);
   veil_secret_free (st->at_rest_key);
+  json_decref (st->policies);
+  json_decref (st->refs);
+  pthread_mutex_destroy (&st->snap_lock);
   memset (st, 0, sizeof (*st));
 }
 
@@ -153,6 +157,17 @@ kbs_store_get_resource (kbs_store_t *st, const char *path, uint8_t **data, size_
   return 0;
 }
 
+/* After a write to policies or reference values (whatever its outcome):
+ * the next read reloads its snapshot. */
+static int
+invalidate_after (kbs_store_t *st, int r)
+{
+  pthread_mutex_lock (&st->snap_lock);
+  st->gen++;
+  pthread_mutex_unlock (&st->snap_lock);
+  return r;
+}
+
 static int
 delete_where (kbs_store_t *st, const char *sql, const char *key, const char *what,
               veil_error_t **err)
@@ -177,15 +192,15 @@ kbs_store_delete_resource (kbs_store_t *st, const char *path, veil_error_t **err
 int
 kbs_store_delete_policy (kbs_store_t *st, const char *pattern, veil_error_t **err)
 {
-  return delete_where (st, "DELETE FROM release_policies WHERE pattern = ?", pattern,
-                       "release policy", err);
+  return invalidate_after (st, delete_where (st, "DELETE FROM release_policies WHERE pattern = ?", pattern,
+                                             "release policy", err));
 }
 
 int
 kbs_store_delete_reference (kbs_store_t *st, const char *workload, veil_error_t **err)
 {
-  return delete_where (st, "DELETE FROM reference_values WHERE workload = ?", workload,
-                       "workload", err);
+  return invalidate_after (st, delete_where (st, "DELETE FROM reference_values WHERE workload = ?", workload,
+                                             "workload", err));
 }
 
 static int
@@ -209,10 +224,10 @@ int
 kbs_store_put_policy (kbs_store_t *st, const char *pattern, const json_t *policy,
                       veil_error_t **err)
 {
-  return put_json (st,
-                   "INSERT OR REPLACE INTO release_policies (pattern, policy, updated)"
-                   " VALUES (?, ?, ?)",
-                   pattern, NULL, policy, err);
+  return invalidate_after (st, put_json (st,
+                                         "INSERT OR REPLACE INTO release_policies (pattern, policy, updated)"
+                                         " VALUES (?, ?, ?)",
+                                         pattern, NULL, policy, err));
 }
 
 int
@@ -222,10 +237,10 @@ kbs_store_put_reference (kbs_store_t *st, const char *workload, const json_t *do
   const char *tee = veil_json_req_str (doc, "tee", err);
   if (!tee)
     return -EINVAL;
-  return put_json (st,
-                   "INSERT OR REPLACE INTO reference_values (workload, tee, doc, updated)"
-                   " VALUES (?, ?, ?, ?)",
-                   workload, tee, doc, err);
+  return invalidate_after (st, put_json (st,
+                                         "INSERT OR REPLACE INTO reference_values (workload, tee, doc, updated)"
+                                         " VALUES (?, ?, ?, ?)",
+                                         workload, tee, doc, err));
 }
 
 /* Specificity: fewer wildcard characters first, then the longer pattern. */
@@ -242,62 +257,87 @@ more_specific (const char *a, const char *b)
   return strlen (a) > strlen (b);
 }
 
-json_t *
-kbs_store_find_policy (kbs_store_t *st, const char *path, char **pattern, veil_error_t **err)
+/* Reloads a table into a JSON object {key: parsed document} when a write
+ * happened since the last load.  Called with snap_lock held. */
+static int
+snapshot_refresh (kbs_store_t *st, const char *sql, json_t **snap, uint64_t *snap_gen,
+                  veil_error_t **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s
-      = veil_db_prepare (st->db, "SELECT pattern, policy FROM release_policies", err);
+  if (*snap && *snap_gen == st->gen)
+    return 0;
+  _cleanup_stmt_ sqlite3_stmt *s = veil_db_prepare (st->db, sql, err);
   if (!s)
-    return NULL;
-  _cleanup_free_ char *best = NULL, *best_doc = NULL;
+    return -EIO;
+  _cleanup_json_ json_t *out = json_object ();
   int r;
   while ((r = veil_db_step (st->db, s, err)) == SQLITE_ROW)
     {
-      const char *pat = (const char *) sqlite3_column_text (s, 0);
+      const char *k = (const char *) sqlite3_column_text (s, 0);
       const char *doc = (const char *) sqlite3_column_text (s, 1);
-      if (!pat || !doc || fnmatch (pat, path, FNM_PATHNAME) != 0)
-        continue;
-      if (!best || more_specific (pat, best))
-        {
-          free (best);
-          free (best_doc);
-          best = xstrdup (pat);
-          best_doc = xstrdup (doc);
-        }
+      json_t *j = doc ? json_loads (doc, 0, NULL) : NULL;
+      if (k && j)
+        json_object_set_new (out, k, j);
+      else
+        json_decref (j);
     }
   if (r != SQLITE_DONE)
-    return NULL;
-  if (!best)
-    return NULL;
-  json_t *j = veil_json_parse (best_doc, strlen (best_doc), 1 << 20, err);
-  if (j && pattern)
-    *pattern = steal_pointer (&best);
-  return j;
+    return -EIO;
+  json_decref (*snap);
+  *snap = steal_pointer (&out);
+  *snap_gen = st->gen;
+  return 0;
+}
+
+json_t *
+kbs_store_find_policy (kbs_store_t *st, const char *path, char **pattern, veil_error_t **err)
+{
+  pthread_mutex_lock (&st->snap_lock);
+  if (snapshot_refresh (st, "SELECT pattern, policy FROM release_policies", &st->policies,
+                        &st->policies_gen, err)
+      < 0)
+    {
+      pthread_mutex_unlock (&st->snap_lock);
+      return NULL;
+    }
+  const char *best = NULL, *pat;
+  json_t *doc, *found = NULL;
+  json_object_foreach (st->policies, pat, doc)
+  {
+    if (fnmatch (pat, path, FNM_PATHNAME) == 0 && (!best || more_specific (pat, best)))
+      {
+        best = pat;
+        found = doc;
+      }
+  }
+  json_t *copy = found ? json_deep_copy (found) : NULL;
+  if (copy && pattern)
+    *pattern = xstrdup (best);
+  pthread_mutex_unlock (&st->snap_lock);
+  return copy;
 }
 
 json_t *
 kbs_store_references_for (kbs_store_t *st, const char *tee, veil_error_t **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = veil_db_prepare (
-      st->db, "SELECT workload, doc FROM reference_values WHERE tee = ? ORDER BY workload", err);
-  if (!s)
-    return NULL;
-  sqlite3_bind_text (s, 1, tee, -1, SQLITE_TRANSIENT);
-  _cleanup_json_ json_t *out = json_object ();
-  int r;
-  while ((r = veil_db_step (st->db, s, err)) == SQLITE_ROW)
+  pthread_mutex_lock (&st->snap_lock);
+  if (snapshot_refresh (st, "SELECT workload, doc FROM reference_values", &st->refs, &st->refs_gen,
+                        err)
+      < 0)
     {
-      const char *w = (const char *) sqlite3_column_text (s, 0);
-      const char *doc = (const char *) sqlite3_column_text (s, 1);
-      json_t *j = doc ? json_loads (doc, 0, NULL) : NULL;
-      if (w && j)
-        json_object_set_new (out, w, j);
-      else
-        json_decref (j);
+      pthread_mutex_unlock (&st->snap_lock);
+      return NULL;
     }
-  if (r != SQLITE_DONE)
-    return NULL;
-  return steal_pointer (&out);
+  json_t *out = json_object ();
+  const char *w;
+  json_t *doc;
+  json_object_foreach (st->refs, w, doc)
+  {
+    const char *t = veil_json_str (doc, "tee");
+    if (t && !strcmp (t, tee))
+      json_object_set_new (out, w, json_deep_copy (doc));
+  }
+  pthread_mutex_unlock (&st->snap_lock);
+  return out;
 }
 
 json_t *

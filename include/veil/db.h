@@ -29,6 +29,20 @@ sqlite3_stmt *veil_db_prepare (veil_db_t *db, const char *sql, veil_error_t **er
 /* sqlite3_step wrapper: returns SQLITE_ROW, SQLITE_DONE, or -errno with *err set. */
 int veil_db_step (veil_db_t *db, sqlite3_stmt *st, veil_error_t **err);
 
+/* A cached prepared statement for hot paths: taken with veil_db_stmt_get
+ * (exclusive to the caller), returned reset with veil_db_stmt_put (or the
+ * _cleanup_db_stmt_ attribute).  Same SQL text → same compiled statement. */
+typedef struct veil_db_stmt
+{
+  veil_db_t *db;
+  sqlite3_stmt *st;
+  int slot;
+} veil_db_stmt_t;
+
+int veil_db_stmt_get (veil_db_t *db, const char *sql, veil_db_stmt_t *out, veil_error_t **err);
+void veil_db_stmt_put (veil_db_stmt_t *s);
+#define _cleanup_db_stmt_ _cleanup_ (veil_db_stmt_put)
+
 static inline void
 veil_db_stmt_freep (sqlite3_stmt **st)
 {

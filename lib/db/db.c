@@ -17,12 +17,26 @@
 
 #define BUSY_TIMEOUT_MS 5000
 
+/* Prepared statements reused across calls: compiling SQL costs more than
+ * running the small statements of a request.  A cached statement is checked
+ * out by one thread at a time (a statement cannot be stepped by two). */
+#define STMT_CACHE_SLOTS 32
+
+struct stmt_slot
+{
+  char *sql;
+  sqlite3_stmt *st;
+  bool busy;
+};
+
 struct veil_db
 {
   sqlite3 *h;
   char *path;
   pthread_mutex_t txn_lock;
   bool in_txn;
+  pthread_mutex_t cache_lock;
+  struct stmt_slot cache[STMT_CACHE_SLOTS];
 };
 
 static int
@@ -182,6 +196,7 @@ veil_db_open (const char *path, const char *const *migrations, size_t n_migratio
   veil_db_t *db = xcalloc (1, sizeof (*db));
   db->path = xstrdup (path);
   pthread_mutex_init (&db->txn_lock, NULL);
+  pthread_mutex_init (&db->cache_lock, NULL);
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
 #ifdef SQLITE_OPEN_EXRESCODE
   flags |= SQLITE_OPEN_EXRESCODE;
@@ -211,9 +226,15 @@ veil_db_close (veil_db_t *db)
 {
   if (db == NULL)
     return;
+  for (size_t i = 0; i < STMT_CACHE_SLOTS; i++)
+    {
+      sqlite3_finalize (db->cache[i].st);
+      free (db->cache[i].sql);
+    }
   if (db->h != NULL)
     sqlite3_close_v2 (db->h);
   pthread_mutex_destroy (&db->txn_lock);
+  pthread_mutex_destroy (&db->cache_lock);
   free (db->path);
   free (db);
 }
@@ -272,6 +293,70 @@ veil_db_rollback (veil_db_t *db)
     sqlite3_exec (db->h, "ROLLBACK", NULL, NULL, NULL);
   db->in_txn = false;
   pthread_mutex_unlock (&db->txn_lock);
+}
+
+int
+veil_db_stmt_get (veil_db_t *db, const char *sql, veil_db_stmt_t *out, veil_error_t **err)
+{
+  out->db = db;
+  out->slot = -1;
+  pthread_mutex_lock (&db->cache_lock);
+  int free_slot = -1;
+  for (int i = 0; i < STMT_CACHE_SLOTS; i++)
+    {
+      struct stmt_slot *c = &db->cache[i];
+      if (c->sql && !c->busy && strcmp (c->sql, sql) == 0)
+        {
+          c->busy = true;
+          out->st = c->st;
+          out->slot = i;
+          pthread_mutex_unlock (&db->cache_lock);
+          return 0;
+        }
+      if (!c->sql && free_slot < 0)
+        free_slot = i;
+    }
+  if (free_slot >= 0)
+    {
+      db->cache[free_slot].sql = xstrdup (sql); /* reserved; filled below */
+      db->cache[free_slot].busy = true;
+    }
+  pthread_mutex_unlock (&db->cache_lock);
+  out->st = veil_db_prepare (db, sql, err);
+  if (free_slot >= 0)
+    {
+      pthread_mutex_lock (&db->cache_lock);
+      if (out->st)
+        {
+          db->cache[free_slot].st = out->st;
+          out->slot = free_slot;
+        }
+      else
+        {
+          free (db->cache[free_slot].sql);
+          db->cache[free_slot] = (struct stmt_slot){ 0 };
+        }
+      pthread_mutex_unlock (&db->cache_lock);
+    }
+  return out->st ? 0 : -EIO;
+}
+
+void
+veil_db_stmt_put (veil_db_stmt_t *s)
+{
+  if (!s->st)
+    return;
+  sqlite3_reset (s->st);
+  sqlite3_clear_bindings (s->st);
+  if (s->slot < 0)
+    sqlite3_finalize (s->st);
+  else
+    {
+      pthread_mutex_lock (&s->db->cache_lock);
+      s->db->cache[s->slot].busy = false;
+      pthread_mutex_unlock (&s->db->cache_lock);
+    }
+  s->st = NULL;
 }
 
 sqlite3_stmt *

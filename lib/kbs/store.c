@@ -124,10 +124,10 @@ int
 kbs_store_get_resource (kbs_store_t *st, const char *path, uint8_t **data, size_t *len,
                         veil_error_t **err)
 {
-  _cleanup_stmt_ sqlite3_stmt *s = veil_db_prepare (
-      st->db, "SELECT iv, ciphertext, tag FROM resources WHERE path = ?", err);
-  if (!s)
+  _cleanup_db_stmt_ veil_db_stmt_t q = { 0 };
+  if (veil_db_stmt_get (st->db, "SELECT iv, ciphertext, tag FROM resources WHERE path = ?", &q, err) < 0)
     return -EIO;
+  sqlite3_stmt *s = q.st;
   sqlite3_bind_text (s, 1, path, -1, SQLITE_TRANSIENT);
   int r = veil_db_step (st->db, s, err);
   if (r == SQLITE_DONE)
@@ -384,11 +384,14 @@ kbs_store_audit (kbs_store_t *st, const char *event, const char *outcome, const 
                  const char *session, const char *resource, const char *reason, const char *peer)
 {
   veil_error_t *err = NULL;
-  sqlite3_stmt *s = veil_db_prepare (
-      st->db,
-      "INSERT INTO audit (ts, event, outcome, tee, session, resource, reason, peer)"
-      " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      &err);
+  _cleanup_db_stmt_ veil_db_stmt_t q = { 0 };
+  sqlite3_stmt *s = veil_db_stmt_get (st->db,
+                                      "INSERT INTO audit (ts, event, outcome, tee, session, resource, reason, peer)"
+                                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                      &q, &err)
+                            == 0
+                        ? q.st
+                        : NULL;
   if (s)
     {
       sqlite3_bind_int64 (s, 1, veil_now_unix ());
@@ -400,7 +403,6 @@ kbs_store_audit (kbs_store_t *st, const char *event, const char *outcome, const 
       sqlite3_bind_text (s, 7, reason, -1, SQLITE_TRANSIENT);
       sqlite3_bind_text (s, 8, peer, -1, SQLITE_TRANSIENT);
       veil_db_step (st->db, s, &err);
-      sqlite3_finalize (s);
     }
   if (err)
     veil_log_error ("kbs", "audit write failed", "error=\"%s\"", err->msg);

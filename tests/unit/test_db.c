@@ -248,11 +248,42 @@ test_open_errors (void **state)
   veil_error_free (err);
 }
 
+/* Cached statements: reused when returned, distinct while checked out,
+ * and handed back reset with no bindings left over. */
+static void
+test_stmt_cache (void **state)
+{
+  struct tmp *t = *state;
+  veil_db_t *db = must_open (t->path, VEIL_ARRAY_SIZE (migrations));
+  const char *sql = "SELECT v FROM kv WHERE k = ?";
+  veil_db_stmt_t a = { 0 }, b = { 0 }, c = { 0 };
+  assert_int_equal (veil_db_stmt_get (db, sql, &a, NULL), 0);
+  sqlite3_stmt *first = a.st;
+  sqlite3_bind_text (a.st, 1, "seeded", -1, SQLITE_STATIC);
+  assert_int_equal (veil_db_step (db, a.st, NULL), SQLITE_ROW);
+  assert_string_equal ((const char *) sqlite3_column_text (a.st, 0), "once");
+  assert_int_equal (veil_db_stmt_get (db, sql, &b, NULL), 0);
+  assert_ptr_not_equal (b.st, first); /* a is still checked out */
+  veil_db_stmt_put (&a);
+  assert_null (a.st);
+  assert_int_equal (veil_db_stmt_get (db, sql, &c, NULL), 0);
+  assert_ptr_equal (c.st, first); /* reused, reset, bindings cleared */
+  assert_int_equal (veil_db_step (db, c.st, NULL), SQLITE_DONE);
+  veil_db_stmt_put (&b);
+  veil_db_stmt_put (&c);
+  veil_error_t *err = NULL;
+  veil_db_stmt_t bad = { 0 };
+  assert_true (veil_db_stmt_get (db, "SELEKT nonsense", &bad, &err) < 0);
+  veil_error_free (err);
+  veil_db_close (db);
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown (test_migrations_once, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_stmt_cache, setup, teardown),
     cmocka_unit_test_setup_teardown (test_newer_refused, setup, teardown),
     cmocka_unit_test_setup_teardown (test_failed_migration_rolls_back, setup, teardown),
     cmocka_unit_test_setup_teardown (test_transactions, setup, teardown),

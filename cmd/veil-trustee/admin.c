@@ -13,6 +13,7 @@ static const char admin_help[]
       "       veil-trustee admin [--url URL] --key FILE delete resource|policy|reference NAME\n"
       "       veil-trustee admin [--url URL] --key FILE list resources|release-policies|reference-values\n"
       "       veil-trustee admin [--url URL] --key FILE audit [--since ID] [--limit N]\n"
+      "       (--cacert FILE: CA bundle for an HTTPS veil-trustee)\n"
       "\n"
       "keygen writes DIR/admin.key (Ed25519, 0600) and DIR/admin.pub; put admin.pub in\n"
       "the config as \"admin\": {\"public_key_file\": …}.  URL defaults to\n"
@@ -51,6 +52,8 @@ admin_keygen (const char *dir, veil_error_t **err)
 }
 
 /* One admin API call; prints the JSON answer. */
+static const char *admin_cacert; /* --cacert: CA bundle for an HTTPS service */
+
 static int
 admin_call (const char *url, const char *key_file, const char *method, const char *ep,
             const void *body, size_t len, veil_error_t **err)
@@ -60,7 +63,7 @@ admin_call (const char *url, const char *key_file, const char *method, const cha
     return -EIO;
   _cleanup_free_ char *authz = xasprintf ("Authorization: Bearer %s", token);
   const char *hdrs[] = { authz, "Content-Type: application/octet-stream", NULL };
-  veil_http_client_opts_t o = { 0 };
+  veil_http_client_opts_t o = { .ca_file = admin_cacert };
   veil_http_client_t *http = veil_http_client_new (&o, err);
   if (!http)
     return -EIO;
@@ -106,6 +109,7 @@ cmd_admin (int argc, char **argv, veil_error_t **err)
     { "ttl", required_argument, NULL, 't' },
     { "since", required_argument, NULL, 's' },
     { "limit", required_argument, NULL, 'l' },
+    { "cacert", required_argument, NULL, 'c' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -120,6 +124,9 @@ cmd_admin (int argc, char **argv, veil_error_t **err)
         {
         case 'u':
           url = optarg;
+          break;
+        case 'c':
+          admin_cacert = optarg;
           break;
         case 'k':
           key = optarg;

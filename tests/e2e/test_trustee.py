@@ -86,6 +86,22 @@ def test_sim_never_satisfies_policy_not_naming_it(trustee):
     assert SECRET not in r.stdout
 
 
+def test_rcar_over_tls(trustee_bin, veil_bin, tmp_path):
+    t = Trustee(trustee_bin, veil_bin, tmp_path, tls=True)
+    try:
+        t.set_resource("default/key/k1", SECRET)
+        t.set_policy("default/key/*", SAMPLE_POLICY)
+        r = t.veil_attest("get-resource", "--kbs", t.url, "--tee", "sample", "--cacert", str(t.cacert),
+                          "default/key/k1")
+        assert r.stdout == SECRET
+        # without the CA the client refuses the server
+        r = t.veil_attest("get-resource", "--kbs", t.url, "--tee", "sample", "default/key/k1", check=False)
+        assert r.returncode != 0 and b"certificate" in r.stderr.lower()
+        assert t.alive()
+    finally:
+        t.stop()
+
+
 def test_token_is_ear_and_verifies_with_jwks(trustee, tmp_path):
     tok = tmp_path / "token"
     r = trustee.veil_attest("token", "--kbs", trustee.url, "--tee", "sim", "--sim-ca",

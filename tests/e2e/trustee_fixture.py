@@ -44,7 +44,7 @@ def shared_keys(trustee_bin, root: pathlib.Path):
 
 
 class Trustee:
-    def __init__(self, trustee_bin, veil_bin, tmp: pathlib.Path, config_extra=None, threads=2):
+    def __init__(self, trustee_bin, veil_bin, tmp: pathlib.Path, config_extra=None, threads=2, tls=False):
         self.bin = str(trustee_bin)
         self.veil = str(veil_bin)
         self.tmp = tmp
@@ -60,16 +60,26 @@ class Trustee:
         self.config = tmp / "trustee.json"
         self.config.write_text(json.dumps(cfg))
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.cacert = None
+        transport = ["--insecure-http"]
+        if tls:
+            self.cacert = tmp / "cert.pem"
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                            "-nodes", "-keyout", str(tmp / "key.pem"), "-out", str(self.cacert), "-days", "1",
+                            "-subj", "/CN=veil-trustee test", "-addext", "subjectAltName=IP:127.0.0.1"],
+                           check=True, capture_output=True)
+            transport = ["--tls-cert", str(self.cacert), "--tls-key", str(tmp / "key.pem")]
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.log = open(tmp / "trustee.log", "wb")
         self.proc = subprocess.Popen(
             [self.bin, "serve", "--listen", f"127.0.0.1:{self.port}", "--state", str(self.state),
-             "--config", str(self.config), "--insecure-http", "--threads", str(threads)],
+             "--config", str(self.config), "--threads", str(threads)] + transport,
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
-                if requests.get(self.url + "/kbs/v0/health", timeout=1).status_code == 200:
+                if requests.get(self.url + "/kbs/v0/health", timeout=1,
+                                verify=str(self.cacert) if tls else True).status_code == 200:
                     return
             except requests.ConnectionError:
                 pass
@@ -91,7 +101,8 @@ class Trustee:
         return r
 
     def admin(self, *args, check=True, input=None):
-        return self.run(["admin", "--url", self.url, "--key", str(self.admin_dir / "admin.key")]
+        tls = ["--cacert", str(self.cacert)] if self.cacert else []
+        return self.run(["admin", "--url", self.url, "--key", str(self.admin_dir / "admin.key")] + tls
                         + list(args), check=check, input=input)
 
     def admin_token(self) -> str:

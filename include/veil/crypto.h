@@ -58,6 +58,7 @@ EVP_PKEY *veil_pkey_generate (const char *kind, veil_error_t **err);
 EVP_PKEY *veil_pkey_from_pem (const char *pem, size_t len, veil_error_t **err);
 EVP_PKEY *veil_pkey_load_file (const char *path, veil_error_t **err);
 char *veil_pkey_to_pem (EVP_PKEY *pk, bool private_key);
+char *veil_x509_to_pem (X509 *x);
 
 /* ECDSA over msg with md, signature given as big-endian r and s of n bytes each. */
 int veil_ecdsa_verify_rs (EVP_PKEY *pub, const EVP_MD *md, const void *msg, size_t msg_len,

@@ -145,19 +145,6 @@ cert_sign (X509 *x, EVP_PKEY *key, veil_error_t **err)
   return 0;
 }
 
-static char *
-cert_to_pem (X509 *x)
-{
-  BIO *bio = BIO_new (BIO_s_mem ());
-  if (!bio || !PEM_write_bio_X509 (bio, x))
-    abort ();
-  char *p = NULL;
-  long n = BIO_get_mem_data (bio, &p);
-  char *s = xmemdup (p, (size_t) n);
-  BIO_free (bio);
-  return s;
-}
-
 static int
 write_file (const char *dir, const char *name, const char *text, int mode, veil_error_t **err)
 {
@@ -191,7 +178,7 @@ veil_sim_ca_init (const char *dir, const veil_snp_tcb_t *tcb, veil_error_t **err
   if (cert_sign (ark, ark_key, err) < 0 || cert_sign (ask, ark_key, err) < 0 || cert_sign (vcek, ask_key, err) < 0)
     return -EIO;
 
-  _cleanup_free_ char *ark_pem = cert_to_pem (ark), *ask_pem = cert_to_pem (ask), *vcek_pem = cert_to_pem (vcek);
+  _cleanup_free_ char *ark_pem = veil_x509_to_pem (ark), *ask_pem = veil_x509_to_pem (ask), *vcek_pem = veil_x509_to_pem (vcek);
   _cleanup_secret_ char *key_pem = NULL;
   {
     _cleanup_free_ char *k = veil_pkey_to_pem (vcek_key, true);

@@ -72,19 +72,36 @@ veil_pkey_load_file (const char *path, veil_error_t **err)
   return pk;
 }
 
-char *
-veil_pkey_to_pem (EVP_PKEY *pk, bool private_key)
+/* Everything a memory BIO collected, as a NUL-terminated string. */
+static char *
+bio_text (BIO *bio)
 {
-  BIO *bio = BIO_new (BIO_s_mem ());
-  int ok = private_key ? PEM_write_bio_PrivateKey (bio, pk, NULL, NULL, 0, NULL, NULL)
-                       : PEM_write_bio_PUBKEY (bio, pk);
-  if (!ok)
-    abort ();
   char *p = NULL;
   long n = BIO_get_mem_data (bio, &p);
   char *out = xmemdup (p, (size_t) n);
   BIO_free (bio);
   return out;
+}
+
+char *
+veil_pkey_to_pem (EVP_PKEY *pk, bool private_key)
+{
+  BIO *bio = BIO_new (BIO_s_mem ());
+  int ok = bio
+           && (private_key ? PEM_write_bio_PrivateKey (bio, pk, NULL, NULL, 0, NULL, NULL)
+                           : PEM_write_bio_PUBKEY (bio, pk));
+  if (!ok)
+    abort ();
+  return bio_text (bio);
+}
+
+char *
+veil_x509_to_pem (X509 *x)
+{
+  BIO *bio = BIO_new (BIO_s_mem ());
+  if (!bio || !PEM_write_bio_X509 (bio, x))
+    abort ();
+  return bio_text (bio);
 }
 
 int

@@ -61,6 +61,8 @@ kbs_store_open (kbs_store_t *st, const char *state_dir, veil_error_t **err)
     return -EIO;
   _cleanup_free_ char *dbp = xasprintf ("%s/trustee.db", state_dir);
   st->db = veil_db_open (dbp, migrations, VEIL_ARRAY_SIZE (migrations), err);
+  if (!st->db && err && *err && strstr ((*err)->msg, "locked"))
+    veil_error_wrap (err, "another veil-trustee holds this state directory");
   if (!st->db)
     {
       veil_secret_free (st->at_rest_key);
@@ -68,6 +70,16 @@ kbs_store_open (kbs_store_t *st, const char *state_dir, veil_error_t **err)
       return -EIO;
     }
   chmod (dbp, 0600);
+  /* One veil-trustee owns its state directory: hold SQLite's lock for the
+   * life of the process (no file-lock system calls per transaction, and a
+   * second instance on the same state cannot interleave writes).  The
+   * first write takes the lock now, so a second instance fails at start. */
+  if (veil_db_exec (st->db, "PRAGMA locking_mode=EXCLUSIVE; BEGIN IMMEDIATE; COMMIT;", err) < 0)
+    {
+      veil_error_wrap (err, "another veil-trustee holds this state directory");
+      kbs_store_close (st);
+      return -EBUSY;
+    }
   return 0;
 }
 

@@ -377,3 +377,10 @@ def test_reference_values_appraisal(trustee):
     r = trustee.veil_attest("get-resource", "--kbs", trustee.url, "--tee", "sim", "--sim-ca", str(trustee.ca),
                             "--measurement", "bb" * 48, "default/key/k1", check=False)
     assert r.returncode != 0 and b"403" in r.stderr
+
+
+def test_second_instance_on_same_state_refused(trustee, tmp_path):
+    import subprocess
+    r = subprocess.run([trustee.bin, "serve", "--listen", "127.0.0.1:0", "--state", str(trustee.state),
+                        "--insecure-http"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "another veil-trustee holds this state directory" in r.stderr

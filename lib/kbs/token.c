@@ -242,6 +242,9 @@ kbs_token_check (kbs_signer_t *s, const char *token, json_t **policy_input, json
           ? json_string (policy_id + strlen (prefix))
           : json_null ());
   *policy_input = kbs_policy_input (tee, claims, appraisal);
+  json_t *init = json_object_get (ann, "init_data_claims");
+  if (json_is_object (init))
+    json_object_set (*policy_input, "init_data", init);
   *tee_pubkey = json_deep_copy (pub);
   return 0;
 }

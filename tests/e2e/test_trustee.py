@@ -347,8 +347,12 @@ def test_init_data_binds_host_data(trustee, tmp_path):
                                                     {"claim": "init_data.digest", "equals": host_data}]})
     r = trustee.veil_attest("get-resource", "--kbs", trustee.url, "--tee", "sim", "--sim-ca", str(trustee.ca),
                             "--host-data", host_data, "--init-data", str(tmp_path / "init.toml"),
-                            "default/key/k1")
+                            "--token-out", str(tmp_path / "token"), "default/key/k1")
     assert r.stdout == SECRET
+    # the token carries the init-data claims: the same policy holds for a bearer
+    token = (tmp_path / "token").read_text()
+    r = requests.get(trustee.url + "/kbs/v0/resource/default/key/k1", headers={"Authorization": "Bearer " + token})
+    assert r.status_code == 200, r.text
     r = trustee.veil_attest("get-resource", "--kbs", trustee.url, "--tee", "sim", "--sim-ca", str(trustee.ca),
                             "--host-data", "00" * 32, "--init-data", str(tmp_path / "init.toml"),
                             "default/key/k1", check=False)

@@ -104,6 +104,10 @@ int veil_jwe_decrypt (const json_t *jwe, EVP_PKEY *priv, uint8_t **pt, size_t *p
  * A256GCM).  alg may be any that veil_jwe_decrypt accepts. */
 json_t *veil_jwe_encrypt_enc (const json_t *recipient_jwk, const char *alg, const char *enc,
                               const void *pt, size_t len, veil_error_t **err);
+/* The same to a key already imported (and checked) by veil_jwk_to_pkey:
+ * saves a second import when one key receives several JWEs. */
+json_t *veil_jwe_encrypt_pkey (EVP_PKEY *pk, const char *alg, const char *enc, const void *pt,
+                               size_t len, veil_error_t **err);
 /* Compact serialisation (RFC 7516 §7.1) of a flattened JWE that has no
  * unprotected header and no aad. */
 char *veil_jwe_to_compact (const json_t *flattened, veil_error_t **err);

@@ -272,6 +272,19 @@ json_t *
 veil_jwe_encrypt_enc (const json_t *recipient_jwk, const char *alg, const char *enc, const void *pt,
                       size_t len, veil_error_t **err)
 {
+  _cleanup_pkey_ EVP_PKEY *pk = veil_jwk_to_pkey (recipient_jwk, err);
+  if (!pk)
+    {
+      veil_error_wrap (err, "jwe: recipient key");
+      return NULL;
+    }
+  return veil_jwe_encrypt_pkey (pk, alg, enc, pt, len, err);
+}
+
+json_t *
+veil_jwe_encrypt_pkey (EVP_PKEY *pk, const char *alg, const char *enc, const void *pt, size_t len,
+                       veil_error_t **err)
+{
   if (len > JWE_MAX_CT)
     {
       veil_error_set (err, E2BIG, "jwe: plaintext of %zu bytes exceeds %u", len, JWE_MAX_CT);
@@ -281,12 +294,6 @@ veil_jwe_encrypt_enc (const json_t *recipient_jwk, const char *alg, const char *
   if (!e)
     {
       veil_error_set (err, ENOTSUP, "jwe: unsupported enc '%s' (A128GCM, A192GCM, A256GCM)", enc);
-      return NULL;
-    }
-  _cleanup_pkey_ EVP_PKEY *pk = veil_jwk_to_pkey (recipient_jwk, err);
-  if (!pk)
-    {
-      veil_error_wrap (err, "jwe: recipient key");
       return NULL;
     }
   if (!alg)

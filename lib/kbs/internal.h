@@ -18,8 +18,8 @@ typedef struct kbs_session
   int64_t expires; /* unix seconds */
   bool nonce_used; /* an /attest consumed it (success or not) */
   bool attested;
-  json_t *policy_input; /* claims the release policy sees */
-  json_t *tee_pubkey;   /* JWK the resources are encrypted to */
+  json_t *policy_input; /* claims the release policy sees; immutable once set */
+  EVP_PKEY *tee_key;    /* the attested tee-pubkey resources are encrypted to */
   struct kbs_session *next;
 } kbs_session_t;
 
@@ -41,12 +41,13 @@ int kbs_sessions_create (kbs_sessions_t *s, const char *tee, char id[KBS_SESSION
 /* Takes the nonce for an attestation: fails if unknown, expired or used. */
 int kbs_sessions_take_nonce (kbs_sessions_t *s, const char *id, char tee[32],
                              uint8_t nonce[VEIL_KBS_NONCE_LEN], veil_error_t **err);
-/* Records a successful attestation (steals both references). */
+/* Records a successful attestation (steals both references; the claims
+ * are never modified afterwards, so readers on other threads share them). */
 int kbs_sessions_set_attested (kbs_sessions_t *s, const char *id, json_t *policy_input,
-                               json_t *tee_pubkey, int64_t expires, veil_error_t **err);
-/* Copies (deep) of an attested session's claims and key. */
+                               EVP_PKEY *tee_key, int64_t expires, veil_error_t **err);
+/* New references to an attested session's claims and key. */
 int kbs_sessions_get_attested (kbs_sessions_t *s, const char *id, json_t **policy_input,
-                               json_t **tee_pubkey, veil_error_t **err);
+                               EVP_PKEY **tee_key, veil_error_t **err);
 
 /* ---- store (SQLite, resources encrypted at rest) ---- */
 typedef struct kbs_store
@@ -109,7 +110,7 @@ char *kbs_token_issue (kbs_signer_t *s, const char *verifier_id, int64_t ttl, co
                        const json_t *init_data_claims, veil_error_t **err);
 /* Verifies one of our tokens and recovers the policy input and tee-pubkey. */
 int kbs_token_check (kbs_signer_t *s, const char *token, json_t **policy_input,
-                     json_t **tee_pubkey, veil_error_t **err);
+                     EVP_PKEY **tee_key, veil_error_t **err);
 /* The claims a release policy sees: verifier claims + tee, ear.status, workload. */
 json_t *kbs_policy_input (const char *tee, const json_t *claims, const json_t *appraisal);
 

@@ -193,21 +193,34 @@ primary_evidence (json_t *tee_evidence, veil_error_t **err)
   return json_incref (p);
 }
 
-/* The tee-pubkey must be a public RSA or EC key we can encrypt to. */
-static int
+/* The tee-pubkey must be a public RSA or EC key we can encrypt to; the
+ * imported key is kept for the session's resources. */
+static EVP_PKEY *
 check_tee_pubkey (const json_t *jwk, veil_error_t **err)
 {
   if (!json_is_object (jwk))
-    return veil_error_set (err, EBADMSG, "runtime-data: tee-pubkey is not a JWK object");
+    {
+      veil_error_set (err, EBADMSG, "runtime-data: tee-pubkey is not a JWK object");
+      return NULL;
+    }
   if (json_object_get (jwk, "d"))
-    return veil_error_set (err, EBADMSG, "runtime-data: tee-pubkey contains a private key");
+    {
+      veil_error_set (err, EBADMSG, "runtime-data: tee-pubkey contains a private key");
+      return NULL;
+    }
   _cleanup_pkey_ EVP_PKEY *pk = veil_jwk_to_pkey (jwk, err);
   if (!pk)
-    return veil_error_wrap (err, "runtime-data: tee-pubkey");
+    {
+      veil_error_wrap (err, "runtime-data: tee-pubkey");
+      return NULL;
+    }
   int id = EVP_PKEY_get_base_id (pk);
   if (id != EVP_PKEY_RSA && id != EVP_PKEY_EC)
-    return veil_error_set (err, EBADMSG, "runtime-data: tee-pubkey must be an RSA or EC key");
-  return 0;
+    {
+      veil_error_set (err, EBADMSG, "runtime-data: tee-pubkey must be an RSA or EC key");
+      return NULL;
+    }
+  return steal_pointer (&pk);
 }
 
 typedef struct attest_ctx
@@ -217,6 +230,7 @@ typedef struct attest_ctx
   uint8_t nonce[VEIL_KBS_NONCE_LEN];
   json_t *runtime_data;
   json_t *init_claims;
+  EVP_PKEY *tee_key;
   uint8_t init_digest[VEIL_SHA512_LEN];
   size_t init_digest_len;
 } attest_ctx_t;
@@ -244,7 +258,8 @@ attest_verify (veil_kbs_t *kbs, attest_ctx_t *a, json_t *body, veil_error_t **er
     return NULL;
   if (check_nonce (a, err) < 0)
     return NULL;
-  if (check_tee_pubkey (json_object_get (a->runtime_data, "tee-pubkey"), err) < 0)
+  a->tee_key = check_tee_pubkey (json_object_get (a->runtime_data, "tee-pubkey"), err);
+  if (!a->tee_key)
     return NULL;
   uint8_t digest[VEIL_SHA384_LEN], rd[64] = { 0 };
   if (veil_kbs_runtime_data_digest (a->runtime_data, digest, err) < 0)
@@ -302,6 +317,7 @@ handle_attest (veil_kbs_t *kbs, const veil_http_request_t *req, veil_http_respon
     }
   _cleanup_json_ json_t *claims = attest_verify (kbs, &a, body, &err);
   _cleanup_json_ json_t *init_claims = a.init_claims;
+  _cleanup_pkey_ EVP_PKEY *tee_key = a.tee_key;
   veil_wipe (a.nonce, sizeof (a.nonce));
   if (!claims)
     {
@@ -323,8 +339,7 @@ handle_attest (veil_kbs_t *kbs, const veil_http_request_t *req, veil_http_respon
   json_t *in = kbs_policy_input (a.tee, claims, appraisal);
   if (init_claims)
     json_object_set (in, "init_data", init_claims);
-  kbs_sessions_set_attested (&kbs->sessions, a.session, in,
-                             json_deep_copy (json_object_get (a.runtime_data, "tee-pubkey")),
+  kbs_sessions_set_attested (&kbs->sessions, a.session, in, steal_pointer (&tee_key),
                              veil_now_unix () + kbs->cfg.token_ttl, NULL);
   _cleanup_free_ char *why = xasprintf ("ear.status=%s", veil_json_str (appraisal, "status"));
   kbs_store_audit (&kbs->store, "attest", "accepted", a.tee, a.session, NULL, why, req->peer);
@@ -367,7 +382,7 @@ kbs_resource_path_valid (const char *p)
 }
 
 static int
-resource_caller (veil_kbs_t *kbs, const veil_http_request_t *req, json_t **input, json_t **pubkey,
+resource_caller (veil_kbs_t *kbs, const veil_http_request_t *req, json_t **input, EVP_PKEY **pubkey,
                  veil_error_t **err)
 {
   const char *authz = veil_http_request_header (req, "authorization");
@@ -393,7 +408,8 @@ handle_resource_get (veil_kbs_t *kbs, const veil_http_request_t *req, const char
                      veil_http_response_t *resp)
 {
   _cleanup_error_ veil_error_t *err = NULL;
-  _cleanup_json_ json_t *input = NULL, *pubkey = NULL;
+  _cleanup_json_ json_t *input = NULL;
+  _cleanup_pkey_ EVP_PKEY *pubkey = NULL;
   if (resource_caller (kbs, req, &input, &pubkey, &err) < 0)
     {
       veil_error_wrap (&err, "resource");
@@ -433,7 +449,7 @@ handle_resource_get (veil_kbs_t *kbs, const veil_http_request_t *req, const char
       refuse (kbs, req, resp, 403, "policy-denied", tee, path, why);
       return;
     }
-  _cleanup_json_ json_t *jwe = veil_jwe_encrypt (pubkey, NULL, secret, len, &err);
+  _cleanup_json_ json_t *jwe = veil_jwe_encrypt_pkey (pubkey, NULL, "A256GCM", secret, len, &err);
   if (!jwe)
     {
       veil_error_wrap (&err, "resource: encrypting to tee-pubkey");

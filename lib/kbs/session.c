@@ -2,6 +2,7 @@
  * next /attest, and which afterwards carries the attested claims. */
 #include <stdio.h>
 #include "internal.h"
+#include "veil/crypto.h"
 
 static uint32_t
 bucket_of (const char *id)
@@ -16,7 +17,7 @@ static void
 session_free (kbs_session_t *s)
 {
   json_decref (s->policy_input);
-  json_decref (s->tee_pubkey);
+  EVP_PKEY_free (s->tee_key);
   veil_wipe (s->nonce, sizeof (s->nonce));
   free (s);
 }
@@ -157,16 +158,16 @@ kbs_sessions_take_nonce (kbs_sessions_t *s, const char *id, char tee[32],
 
 int
 kbs_sessions_set_attested (kbs_sessions_t *s, const char *id, json_t *policy_input,
-                           json_t *tee_pubkey, int64_t expires, veil_error_t **err)
+                           EVP_PKEY *tee_key, int64_t expires, veil_error_t **err)
 {
   pthread_mutex_lock (&s->lock);
   kbs_session_t *p = find_live_locked (s, id, err);
   if (p)
     {
       json_decref (p->policy_input);
-      json_decref (p->tee_pubkey);
+      EVP_PKEY_free (p->tee_key);
       p->policy_input = policy_input;
-      p->tee_pubkey = tee_pubkey;
+      p->tee_key = tee_key;
       p->attested = true;
       p->expires = expires;
     }
@@ -174,7 +175,7 @@ kbs_sessions_set_attested (kbs_sessions_t *s, const char *id, json_t *policy_inp
   if (!p)
     {
       json_decref (policy_input);
-      json_decref (tee_pubkey);
+      EVP_PKEY_free (tee_key);
       return -ENOENT;
     }
   return 0;
@@ -182,7 +183,7 @@ kbs_sessions_set_attested (kbs_sessions_t *s, const char *id, json_t *policy_inp
 
 int
 kbs_sessions_get_attested (kbs_sessions_t *s, const char *id, json_t **policy_input,
-                           json_t **tee_pubkey, veil_error_t **err)
+                           EVP_PKEY **tee_key, veil_error_t **err)
 {
   pthread_mutex_lock (&s->lock);
   kbs_session_t *p = find_live_locked (s, id, err);
@@ -193,9 +194,12 @@ kbs_sessions_get_attested (kbs_sessions_t *s, const char *id, json_t **policy_in
     r = veil_error_set (err, EPERM, "session is not attested: POST /kbs/v0/attest first");
   else
     {
-      /* deep copies: jansson values are not shared across threads */
-      *policy_input = json_deep_copy (p->policy_input);
-      *tee_pubkey = json_deep_copy (p->tee_pubkey);
+      /* shared, not copied: the claims are immutable once set, jansson's
+       * reference counts are atomic, and an EVP_PKEY may be used by several
+       * threads at once */
+      *policy_input = json_incref (p->policy_input);
+      EVP_PKEY_up_ref (p->tee_key);
+      *tee_key = p->tee_key;
     }
   pthread_mutex_unlock (&s->lock);
   return r;

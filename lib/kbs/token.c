@@ -208,7 +208,7 @@ kbs_token_issue (kbs_signer_t *s, const char *verifier_id, int64_t ttl, const ch
 }
 
 int
-kbs_token_check (kbs_signer_t *s, const char *token, json_t **policy_input, json_t **tee_pubkey,
+kbs_token_check (kbs_signer_t *s, const char *token, json_t **policy_input, EVP_PKEY **tee_key,
                  veil_error_t **err)
 {
   if (strlen (token) > TOKEN_MAX)
@@ -241,10 +241,12 @@ kbs_token_check (kbs_signer_t *s, const char *token, json_t **policy_input, json
       policy_id && !strncmp (policy_id, prefix, strlen (prefix))
           ? json_string (policy_id + strlen (prefix))
           : json_null ());
+  *tee_key = veil_jwk_to_pkey (pub, err);
+  if (!*tee_key)
+    return veil_error_wrap (err, "token: tee-pubkey");
   *policy_input = kbs_policy_input (tee, claims, appraisal);
   json_t *init = json_object_get (ann, "init_data_claims");
   if (json_is_object (init))
     json_object_set (*policy_input, "init_data", init);
-  *tee_pubkey = json_deep_copy (pub);
   return 0;
 }

@@ -1,0 +1,234 @@
+/* libveil image: OCI references, manifests, a distribution-v2 registry
+ * client, the content store, streaming readers (file, digest, decompress,
+ * ocicrypt decrypt), safe tar unpack, and ocicrypt encryption.
+ *
+ * The pull path is a chain of pull-based readers, so that a layer is read
+ * from the store once and digest-checked, decrypted, decompressed and
+ * untarred in one pass:
+ *   file → [ocicrypt decrypt (AES-256-CTR, HMAC at end)] → decompress
+ *   (gzip/zstd, sha256 of the output = diff_id) → tar unpack
+ * Every stage checks its own integrity in finish(); the unpacked tree is
+ * committed (renamed into the layer cache) only after all finish() passed. */
+#ifndef VEIL_IMAGE_H
+#define VEIL_IMAGE_H
+
+#include <sys/types.h>
+#include "veil/crypto.h"
+
+/* ---- media types ---------------------------------------------------------- */
+#define VEIL_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define VEIL_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define VEIL_MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define VEIL_MT_OCI_LAYER "application/vnd.oci.image.layer.v1.tar"
+#define VEIL_MT_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
+#define VEIL_MT_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
+#define VEIL_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define VEIL_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define VEIL_MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define VEIL_MT_DOCKER_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
+/* ocicrypt appends "+encrypted" to the layer media type */
+#define VEIL_MT_ENCRYPTED_SUFFIX "+encrypted"
+
+/* "sha256:<64 hex>" only (the one algorithm OCI images use in practice). */
+bool veil_digest_valid (const char *digest);
+char *veil_digest_of (const void *data, size_t len); /* "sha256:…" */
+
+/* ---- references ------------------------------------------------------------ */
+
+typedef enum { VEIL_REF_REGISTRY, VEIL_REF_OCI_LAYOUT } veil_ref_kind_t;
+
+typedef struct veil_image_ref {
+  veil_ref_kind_t kind;
+  char *registry;   /* "127.0.0.1:5000", "docker.io" (registry refs) */
+  char *repository; /* "library/busybox", "team/app" */
+  char *tag;        /* "latest" when neither tag nor digest is given */
+  char *digest;     /* "sha256:…" or NULL */
+  char *layout_dir; /* oci:DIR[:TAG] refs */
+} veil_image_ref_t;
+
+/* registry/repo[:tag][@sha256:…], repo (→ docker.io/library/repo:latest),
+ * oci:DIR[:TAG].  Errors say which part is wrong. */
+int veil_image_ref_parse (const char *s, veil_image_ref_t *ref, veil_error_t **err);
+char *veil_image_ref_format (const veil_image_ref_t *ref);
+void veil_image_ref_clear (veil_image_ref_t *ref);
+
+/* ---- manifests --------------------------------------------------------------- */
+
+typedef struct veil_descriptor {
+  char *media_type;
+  char *digest;
+  int64_t size;
+  json_t *annotations; /* object or NULL */
+  char *platform_os, *platform_arch, *platform_variant; /* index entries */
+} veil_descriptor_t;
+
+typedef struct veil_manifest {
+  char *media_type;
+  veil_descriptor_t config;
+  veil_descriptor_t *layers;
+  size_t n_layers;
+  json_t *doc; /* the parsed manifest */
+} veil_manifest_t;
+
+/* Parses an OCI/Docker index or manifest (bounded, strict types).  For an
+ * index, *is_index is set and *picked is the linux/amd64 entry's descriptor. */
+int veil_manifest_parse (const void *data, size_t len, const char *content_type,
+                         veil_manifest_t *m, bool *is_index, veil_descriptor_t *picked,
+                         veil_error_t **err);
+void veil_manifest_clear (veil_manifest_t *m);
+void veil_descriptor_clear (veil_descriptor_t *d);
+/* The config's rootfs.diff_ids (array of "sha256:…"), validated. */
+json_t *veil_image_config_diff_ids (const json_t *config, size_t n_layers, veil_error_t **err);
+
+/* ---- readers (pull-based streams) ------------------------------------------ */
+
+typedef struct veil_reader veil_reader_t;
+struct veil_reader {
+  /* up to len bytes; 0 at the end; -errno with *err */
+  ssize_t (*read) (veil_reader_t *r, void *buf, size_t len, veil_error_t **err);
+  /* after the end: the stage's final checks (digest, HMAC) and those of the
+   * readers it wraps; 0 when all passed */
+  int (*finish) (veil_reader_t *r, veil_error_t **err);
+  /* frees this stage and the readers it wraps */
+  void (*free) (veil_reader_t *r);
+};
+
+static inline void
+veil_reader_freep (veil_reader_t **r)
+{
+  if (*r)
+    (*r)->free (*r);
+}
+#define _cleanup_reader_ _cleanup_ (veil_reader_freep)
+
+/* Reads a file (the fd is owned by the reader). */
+veil_reader_t *veil_reader_fd (int fd);
+/* Passes bytes through; finish() fails unless sha256 matches and the byte
+ * count equals size (size < 0: not checked). */
+veil_reader_t *veil_reader_digest (veil_reader_t *inner, const char *digest, int64_t size);
+/* gzip, zstd or identity by layer media type (suffix "+gzip", "+zstd", none);
+ * computes sha256 of the output: the layer's diff_id, compared in finish()
+ * when expect_diff_id is given.  Output is bounded by max_out bytes (a
+ * decompression bomb fails with E2BIG). */
+veil_reader_t *veil_reader_decompress (veil_reader_t *inner, const char *media_type,
+                                       const char *expect_diff_id, uint64_t max_out,
+                                       veil_error_t **err);
+
+/* ---- tar unpack -------------------------------------------------------------- */
+
+typedef struct veil_unpack_limits {
+  uint64_t max_bytes;   /* total file bytes; 0 → 16 GiB */
+  uint64_t max_entries; /* 0 → 1,000,000 */
+  bool same_owner;      /* chown to the tar's uid/gid (default when root) */
+} veil_unpack_limits_t;
+
+/* Extracts the tar stream into the directory root_fd (an OCI layer: applies
+ * .wh. whiteouts and .wh..wh..opq opaque markers against what is already in
+ * the root).  Nothing is created outside the root: paths resolve inside it
+ * (openat2 RESOLVE_IN_ROOT where available); "..", absolute and symlink
+ * escapes, hardlinks to outside, device nodes (unless root and allowed) are
+ * refused with an error naming the entry. */
+int veil_unpack_tar (veil_reader_t *tar, int root_fd, const veil_unpack_limits_t *lim,
+                     veil_error_t **err);
+
+/* ---- ocicrypt ------------------------------------------------------------------ */
+
+/* Key material offered for decryption: private keys (JWE recipients) and/or
+ * a KBS client that can fetch KEKs for provider.attestation-agent layers. */
+typedef struct veil_ocicrypt_keys {
+  EVP_PKEY **privkeys;
+  size_t n_privkeys;
+  /* fetch the 32-byte KEK named by kid ("kbs:///default/key/ID") into a
+   * secret allocation; NULL when no key provider is available */
+  int (*fetch_kek) (void *ctx, const char *kid, uint8_t **kek, size_t *kek_len,
+                    veil_error_t **err);
+  void *fetch_ctx;
+} veil_ocicrypt_keys_t;
+
+/* True when the descriptor's media type ends in "+encrypted". */
+bool veil_ocicrypt_is_encrypted (const veil_descriptor_t *d);
+/* The layer media type with "+encrypted" removed (caller frees). */
+char *veil_ocicrypt_plain_media_type (const char *media_type);
+
+/* Unwraps the layer's private options with the offered keys and returns a
+ * reader that decrypts inner (AES-256-CTR) and checks the HMAC-SHA256 over
+ * the ciphertext in finish().  Keys are wiped when the reader is freed. */
+veil_reader_t *veil_ocicrypt_decrypt_reader (veil_reader_t *inner, const veil_descriptor_t *layer,
+                                             const veil_ocicrypt_keys_t *keys, veil_error_t **err);
+
+typedef struct veil_ocicrypt_recipients {
+  EVP_PKEY **pubkeys;      /* JWE recipients (RSA → RSA-OAEP-256? see impl; EC → ECDH-ES+A256KW) */
+  size_t n_pubkeys;
+  const char *kbs_kid;     /* "kbs:///default/key/ID" for provider.attestation-agent */
+  const uint8_t *kbs_kek;  /* its 32-byte KEK */
+} veil_ocicrypt_recipients_t;
+
+/* Encrypts a layer blob: reads plain (the compressed layer) from in, writes
+ * the ciphertext to out_fd, and fills *enc with the encrypted descriptor
+ * (media type + "+encrypted", digest and size of the ciphertext, the
+ * org.opencontainers.image.enc.* annotations). */
+int veil_ocicrypt_encrypt_layer (veil_reader_t *in, int out_fd, const veil_descriptor_t *plain,
+                                 const veil_ocicrypt_recipients_t *rcpt, veil_descriptor_t *enc,
+                                 veil_error_t **err);
+
+/* ---- registry client (distribution API v2 over libcurl) ------------------ */
+
+typedef struct veil_registry_opts {
+  bool insecure;         /* plain HTTP (loopback registries) */
+  const char *auth_file; /* docker-style auth.json; NULL → $REGISTRY_AUTH_FILE or none */
+  const char *ca_file;   /* extra CA bundle */
+  int retries;           /* on 5xx and connection errors; 0 → 3 */
+} veil_registry_opts_t;
+
+typedef struct veil_registry veil_registry_t;
+typedef void (*veil_progress_fn) (void *ctx, uint64_t done, uint64_t total);
+
+veil_registry_t *veil_registry_new (const veil_image_ref_t *ref, const veil_registry_opts_t *opts,
+                                    veil_error_t **err);
+void veil_registry_free (veil_registry_t *r);
+/* GET /v2/<repo>/manifests/<reference> (tag or digest), accepting OCI and
+ * Docker manifests and indexes.  *digest is sha256 of the body; when the
+ * reference is a digest the body must match it. */
+int veil_registry_get_manifest (veil_registry_t *r, const char *reference, veil_buf_t *body,
+                                char **content_type, char **digest, veil_error_t **err);
+/* Streams a blob into fd, checking size and digest as it goes (EBADMSG
+ * "digest mismatch" otherwise); progress may be NULL. */
+int veil_registry_get_blob (veil_registry_t *r, const char *digest, int64_t size, int fd,
+                            veil_progress_fn progress, void *progress_ctx, veil_error_t **err);
+/* 1 when the registry has the blob, 0 when not. */
+int veil_registry_blob_exists (veil_registry_t *r, const char *digest, veil_error_t **err);
+/* Uploads a blob from fd (monolithic, or chunked in pieces of chunk bytes when chunk > 0). */
+int veil_registry_put_blob (veil_registry_t *r, const char *digest, int fd, int64_t size,
+                            size_t chunk, veil_error_t **err);
+int veil_registry_put_manifest (veil_registry_t *r, const char *reference, const void *body,
+                                size_t len, const char *content_type, veil_error_t **err);
+
+/* ---- content store (under the state dir) -------------------------------- */
+
+typedef struct veil_image_store veil_image_store_t;
+
+/* DIR/blobs/sha256/<hex>, DIR/layers/sha256/<diff_id hex>/, DIR/images.json */
+veil_image_store_t *veil_image_store_open (const char *dir, veil_error_t **err);
+void veil_image_store_free (veil_image_store_t *st);
+/* Absolute path of a present blob (caller frees) or NULL. */
+char *veil_image_store_blob_path (veil_image_store_t *st, const char *digest);
+/* Makes a blob present: fetch() writes it to a temp file, the digest (and
+ * size when ≥ 0) are checked, then it is renamed into place.  Concurrent
+ * callers (threads or processes) for one digest share a single fetch. */
+typedef int (*veil_fetch_fn) (void *ctx, int fd, veil_error_t **err);
+int veil_image_store_ensure_blob (veil_image_store_t *st, const char *digest, int64_t size,
+                                  veil_fetch_fn fetch, void *ctx, veil_error_t **err);
+/* Stores a small document (manifest, config) and returns its digest. */
+int veil_image_store_put_blob (veil_image_store_t *st, const void *data, size_t len, char **digest,
+                               veil_error_t **err);
+/* Image names → manifest digests. */
+int veil_image_store_tag (veil_image_store_t *st, const char *name, const char *manifest_digest,
+                          veil_error_t **err);
+json_t *veil_image_store_list (veil_image_store_t *st, veil_error_t **err);
+/* Directory of an unpacked layer, by diff_id (caller frees); it exists only
+ * once committed. */
+char *veil_image_store_layer_dir (veil_image_store_t *st, const char *diff_id);
+/* Removes blobs and layers no tagged image references. */
+int veil_image_store_prune (veil_image_store_t *st, uint64_t *freed_bytes, veil_error_t **err);
+
+#endif

@@ -35,9 +35,14 @@ char *veil_digest_of (const void *data, size_t len); /* "sha256:…" */
 
 /* ---- references ------------------------------------------------------------ */
 
-typedef enum { VEIL_REF_REGISTRY, VEIL_REF_OCI_LAYOUT } veil_ref_kind_t;
+typedef enum
+{
+  VEIL_REF_REGISTRY,
+  VEIL_REF_OCI_LAYOUT
+} veil_ref_kind_t;
 
-typedef struct veil_image_ref {
+typedef struct veil_image_ref
+{
   veil_ref_kind_t kind;
   char *registry;   /* "127.0.0.1:5000", "docker.io" (registry refs) */
   char *repository; /* "library/busybox", "team/app" */
@@ -54,15 +59,17 @@ void veil_image_ref_clear (veil_image_ref_t *ref);
 
 /* ---- manifests --------------------------------------------------------------- */
 
-typedef struct veil_descriptor {
+typedef struct veil_descriptor
+{
   char *media_type;
   char *digest;
   int64_t size;
-  json_t *annotations; /* object or NULL */
+  json_t *annotations;                                  /* object or NULL */
   char *platform_os, *platform_arch, *platform_variant; /* index entries */
 } veil_descriptor_t;
 
-typedef struct veil_manifest {
+typedef struct veil_manifest
+{
   char *media_type;
   veil_descriptor_t config;
   veil_descriptor_t *layers;
@@ -83,7 +90,8 @@ json_t *veil_image_config_diff_ids (const json_t *config, size_t n_layers, veil_
 /* ---- readers (pull-based streams) ------------------------------------------ */
 
 typedef struct veil_reader veil_reader_t;
-struct veil_reader {
+struct veil_reader
+{
   /* up to len bytes; 0 at the end; -errno with *err */
   ssize_t (*read) (veil_reader_t *r, void *buf, size_t len, veil_error_t **err);
   /* after the end: the stage's final checks (digest, HMAC) and those of the
@@ -116,7 +124,8 @@ veil_reader_t *veil_reader_decompress (veil_reader_t *inner, const char *media_t
 
 /* ---- tar unpack -------------------------------------------------------------- */
 
-typedef struct veil_unpack_limits {
+typedef struct veil_unpack_limits
+{
   uint64_t max_bytes;   /* total file bytes; 0 → 16 GiB */
   uint64_t max_entries; /* 0 → 1,000,000 */
   bool same_owner;      /* chown to the tar's uid/gid (default when root) */
@@ -135,7 +144,8 @@ int veil_unpack_tar (veil_reader_t *tar, int root_fd, const veil_unpack_limits_t
 
 /* Key material offered for decryption: private keys (JWE recipients) and/or
  * a KBS client that can fetch KEKs for provider.attestation-agent layers. */
-typedef struct veil_ocicrypt_keys {
+typedef struct veil_ocicrypt_keys
+{
   EVP_PKEY **privkeys;
   size_t n_privkeys;
   /* fetch the 32-byte KEK named by kid ("kbs:///default/key/ID") into a
@@ -156,11 +166,12 @@ char *veil_ocicrypt_plain_media_type (const char *media_type);
 veil_reader_t *veil_ocicrypt_decrypt_reader (veil_reader_t *inner, const veil_descriptor_t *layer,
                                              const veil_ocicrypt_keys_t *keys, veil_error_t **err);
 
-typedef struct veil_ocicrypt_recipients {
-  EVP_PKEY **pubkeys;      /* JWE recipients (RSA → RSA-OAEP-256? see impl; EC → ECDH-ES+A256KW) */
+typedef struct veil_ocicrypt_recipients
+{
+  EVP_PKEY **pubkeys; /* JWE recipients (RSA → RSA-OAEP-256? see impl; EC → ECDH-ES+A256KW) */
   size_t n_pubkeys;
-  const char *kbs_kid;     /* "kbs:///default/key/ID" for provider.attestation-agent */
-  const uint8_t *kbs_kek;  /* its 32-byte KEK */
+  const char *kbs_kid;    /* "kbs:///default/key/ID" for provider.attestation-agent */
+  const uint8_t *kbs_kek; /* its 32-byte KEK */
 } veil_ocicrypt_recipients_t;
 
 /* Encrypts a layer blob: reads plain (the compressed layer) from in, writes
@@ -171,9 +182,19 @@ int veil_ocicrypt_encrypt_layer (veil_reader_t *in, int out_fd, const veil_descr
                                  const veil_ocicrypt_recipients_t *rcpt, veil_descriptor_t *enc,
                                  veil_error_t **err);
 
+/* ---- OCI runtime bundle config -------------------------------------------- */
+
+/* An OCI runtime-spec config.json (like `runc spec`, then filled from the
+ * image config: Entrypoint + Cmd, Env, WorkingDir, User, ExposedPorts are
+ * not runtime settings) for a bundle whose root is rootfs_dir.  User names
+ * are resolved in rootfs_dir/etc/passwd and etc/group without following
+ * links out of the rootfs. */
+json_t *veil_image_runtime_spec (const json_t *image_config, int rootfs_fd, veil_error_t **err);
+
 /* ---- registry client (distribution API v2 over libcurl) ------------------ */
 
-typedef struct veil_registry_opts {
+typedef struct veil_registry_opts
+{
   bool insecure;         /* plain HTTP (loopback registries) */
   const char *auth_file; /* docker-style auth.json; NULL → $REGISTRY_AUTH_FILE or none */
   const char *ca_file;   /* extra CA bundle */

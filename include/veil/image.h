@@ -109,18 +109,31 @@ veil_reader_freep (veil_reader_t **r)
 }
 #define _cleanup_reader_ _cleanup_ (veil_reader_freep)
 
-/* Reads a file (the fd is owned by the reader). */
+/* Wrapping readers take ownership of inner when they succeed; when one
+ * returns NULL, inner still belongs to the caller.  finish() first reads
+ * what the consumer left unread (e.g. tar padding after the end-of-archive
+ * blocks), so that every check covers the whole stream. */
+
+/* Reads a file (the fd is owned by the reader and closed by free()). */
 veil_reader_t *veil_reader_fd (int fd);
 /* Passes bytes through; finish() fails unless sha256 matches and the byte
- * count equals size (size < 0: not checked). */
+ * count equals size (size < 0: not checked).  digest NULL: only the size is
+ * checked; an invalid digest fails the first read.  Reading past size fails
+ * at once with E2BIG, so a lying server cannot keep us hashing. */
 veil_reader_t *veil_reader_digest (veil_reader_t *inner, const char *digest, int64_t size);
 /* gzip, zstd or identity by layer media type (suffix "+gzip", "+zstd", none);
  * computes sha256 of the output: the layer's diff_id, compared in finish()
  * when expect_diff_id is given.  Output is bounded by max_out bytes (a
- * decompression bomb fails with E2BIG). */
+ * decompression bomb fails with E2BIG; 0 → 64 GiB).  Also accepts Docker's
+ * ".tar.gzip"; "+encrypted" and unknown types fail with ENOTSUP.  Multi-member
+ * gzip and multi-frame zstd are accepted; bytes after the compressed stream
+ * and a stream that stops early (EBADMSG "truncated") are refused. */
 veil_reader_t *veil_reader_decompress (veil_reader_t *inner, const char *media_type,
                                        const char *expect_diff_id, uint64_t max_out,
                                        veil_error_t **err);
+/* The diff_id ("sha256:…") a decompress reader computed, once its output
+ * ended (NULL before that, or when r is not a decompress reader). */
+const char *veil_reader_decompress_diff_id (veil_reader_t *r);
 
 /* ---- tar unpack -------------------------------------------------------------- */
 
@@ -129,6 +142,25 @@ typedef struct veil_unpack_limits
   uint64_t max_bytes;   /* total file bytes; 0 → 16 GiB */
   uint64_t max_entries; /* 0 → 1,000,000 */
   bool same_owner;      /* chown to the tar's uid/gid (default when root) */
+  /* false (default): whiteouts are applied in place, as umoci does for a
+   * single-tree unpack (".wh.x" removes x, ".wh..wh..opq" empties the
+   * directory of what lower layers put there).
+   * true: the root is a fresh directory that overlayfs will stack over the
+   * lower layers, so whiteouts are recorded the way overlayfs reads them: a
+   * 0/0 character device named x, and the xattr trusted.overlay.opaque="y"
+   * on opaque directories (written only when root; opaque_dirs lists them
+   * in every case). */
+  bool overlay_whiteouts;
+  /* Character and block devices are refused unless this is set and we are
+   * root; FIFOs are always allowed (they grant nothing). */
+  bool allow_devices;
+  /* Resolve paths with the portable component walk even where openat2
+   * RESOLVE_IN_ROOT exists (tests; it is picked automatically on kernels or
+   * seccomp filters without openat2). */
+  bool portable_resolve;
+  /* When not NULL (a JSON array): the layer-relative paths ("a/b", "" for
+   * the root) of the directories this layer marks opaque are appended. */
+  json_t *opaque_dirs;
 } veil_unpack_limits_t;
 
 /* Extracts the tar stream into the directory root_fd (an OCI layer: applies
@@ -136,7 +168,10 @@ typedef struct veil_unpack_limits
  * the root).  Nothing is created outside the root: paths resolve inside it
  * (openat2 RESOLVE_IN_ROOT where available); "..", absolute and symlink
  * escapes, hardlinks to outside, device nodes (unless root and allowed) are
- * refused with an error naming the entry. */
+ * refused with an error naming the entry.  lim may be NULL (defaults, with
+ * same_owner when root).  The stream is read to its end, so the caller's
+ * finish() checks cover all of it; on failure the root holds a partial tree
+ * that the caller removes. */
 int veil_unpack_tar (veil_reader_t *tar, int root_fd, const veil_unpack_limits_t *lim,
                      veil_error_t **err);
 

@@ -197,13 +197,16 @@ char *veil_ocicrypt_plain_media_type (const char *media_type);
 
 /* Unwraps the layer's private options with the offered keys and returns a
  * reader that decrypts inner (AES-256-CTR) and checks the HMAC-SHA256 over
- * the ciphertext in finish().  Keys are wiped when the reader is freed. */
+ * the ciphertext in finish().  Keys are wiped when the reader is freed.
+ * finish() also checks the plaintext's sha256 against the private options'
+ * "digest".  keys may be NULL.  On failure inner stays the caller's. */
 veil_reader_t *veil_ocicrypt_decrypt_reader (veil_reader_t *inner, const veil_descriptor_t *layer,
                                              const veil_ocicrypt_keys_t *keys, veil_error_t **err);
 
 typedef struct veil_ocicrypt_recipients
 {
-  EVP_PKEY **pubkeys; /* JWE recipients (RSA → RSA-OAEP-256? see impl; EC → ECDH-ES+A256KW) */
+  EVP_PKEY **pubkeys; /* JWE recipients, enc A256GCM: RSA → RSA-OAEP (what ocicrypt
+                       * itself writes), EC → ECDH-ES+A256KW */
   size_t n_pubkeys;
   const char *kbs_kid;    /* "kbs:///default/key/ID" for provider.attestation-agent */
   const uint8_t *kbs_kek; /* its 32-byte KEK */
@@ -216,6 +219,44 @@ typedef struct veil_ocicrypt_recipients
 int veil_ocicrypt_encrypt_layer (veil_reader_t *in, int out_fd, const veil_descriptor_t *plain,
                                  const veil_ocicrypt_recipients_t *rcpt, veil_descriptor_t *enc,
                                  veil_error_t **err);
+
+/* Annotation names (containers/ocicrypt spec/spec.go). */
+#define VEIL_OCICRYPT_ANN_JWE "org.opencontainers.image.enc.keys.jwe"
+#define VEIL_OCICRYPT_ANN_AA "org.opencontainers.image.enc.keys.provider.attestation-agent"
+#define VEIL_OCICRYPT_ANN_PUBOPTS "org.opencontainers.image.enc.pubopts"
+
+/* A layer's unwrapped cipher options: from the private options (symkey,
+ * nonce, plaintext digest) and the public ones (hmac).  Always held in a
+ * secret allocation (veil_secret_alloc / veil_secret_free). */
+typedef struct veil_ocicrypt_opts
+{
+  uint8_t symkey[32];
+  uint8_t nonce[16];
+  uint8_t hmac[32];
+  char digest[72]; /* "sha256:<64 hex>" of the plaintext (compressed) layer */
+} veil_ocicrypt_opts_t;
+
+/* Private options JSON {"symkey","digest","cipheroptions":{"nonce"}} → o. */
+int veil_ocicrypt_privopts_parse (const void *json, size_t len, veil_ocicrypt_opts_t *o,
+                                  veil_error_t **err);
+/* The pubopts annotation (base64 of {"cipher","hmac","cipheroptions"}) → o->hmac. */
+int veil_ocicrypt_pubopts_parse (const char *b64, veil_ocicrypt_opts_t *o, veil_error_t **err);
+/* Unwraps the layer's options with the offered keys (keys may be NULL):
+ * JWE recipients first, then the attestation-agent key provider.  *opts is
+ * a secret allocation. */
+int veil_ocicrypt_unwrap (const veil_descriptor_t *layer, const veil_ocicrypt_keys_t *keys,
+                          veil_ocicrypt_opts_t **opts, veil_error_t **err);
+
+/* Adds the private keys (PEM: PKCS#8 or traditional RSA/EC) of the given
+ * files to keys->privkeys; veil_ocicrypt_keys_clear frees them. */
+int veil_ocicrypt_keys_load_files (veil_ocicrypt_keys_t *keys, const char *const *paths, size_t n,
+                                   veil_error_t **err);
+void veil_ocicrypt_keys_clear (veil_ocicrypt_keys_t *keys);
+/* Adds a recipient given as skopeo does: "jwe:PUB.pem".  The key is owned
+ * by r afterwards; veil_ocicrypt_recipients_clear frees r->pubkeys. */
+int veil_ocicrypt_recipients_add_spec (veil_ocicrypt_recipients_t *r, const char *spec,
+                                       veil_error_t **err);
+void veil_ocicrypt_recipients_clear (veil_ocicrypt_recipients_t *r);
 
 /* ---- OCI runtime bundle config -------------------------------------------- */
 

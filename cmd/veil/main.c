@@ -9,6 +9,7 @@ static const struct
   const char *help;
 } nouns[] = {
   { "attest", cmd_attest, "attest to a veil-trustee (KBS) and fetch resources" },
+  { "image", cmd_image, "pull, push, list, inspect, prune OCI images" },
 };
 
 static void

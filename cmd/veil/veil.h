@@ -5,5 +5,6 @@
 #include "veil/kbs.h"
 
 int cmd_attest (int argc, char **argv, veil_error_t **err);
+int cmd_image (int argc, char **argv, veil_error_t **err);
 
 #endif

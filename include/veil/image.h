@@ -84,6 +84,9 @@ int veil_manifest_parse (const void *data, size_t len, const char *content_type,
                          veil_error_t **err);
 void veil_manifest_clear (veil_manifest_t *m);
 void veil_descriptor_clear (veil_descriptor_t *d);
+/* One descriptor object (image-spec descriptor.md, with "platform" when
+ * present): strict types, a valid sha256 digest, string annotations. */
+int veil_descriptor_parse (const json_t *o, veil_descriptor_t *d, veil_error_t **err);
 /* The config's rootfs.diff_ids (array of "sha256:…"), validated. */
 json_t *veil_image_config_diff_ids (const json_t *config, size_t n_layers, veil_error_t **err);
 
@@ -299,6 +302,9 @@ int veil_registry_put_blob (veil_registry_t *r, const char *digest, int fd, int6
                             size_t chunk, veil_error_t **err);
 int veil_registry_put_manifest (veil_registry_t *r, const char *reference, const void *body,
                                 size_t len, const char *content_type, veil_error_t **err);
+/* GET /v2/ (distribution spec "API version check"), authenticating if the
+ * registry asks: 0 when it answers 200. */
+int veil_registry_ping (veil_registry_t *r, veil_error_t **err);
 
 /* ---- content store (under the state dir) -------------------------------- */
 
@@ -327,5 +333,55 @@ json_t *veil_image_store_list (veil_image_store_t *st, veil_error_t **err);
 char *veil_image_store_layer_dir (veil_image_store_t *st, const char *diff_id);
 /* Removes blobs and layers no tagged image references. */
 int veil_image_store_prune (veil_image_store_t *st, uint64_t *freed_bytes, veil_error_t **err);
+/* The store's directory. */
+const char *veil_image_store_dir (veil_image_store_t *st);
+/* The manifest digest an image name is tagged with (caller frees); NULL with
+ * ENOENT when the name is not in images.json. */
+char *veil_image_store_resolve (veil_image_store_t *st, const char *name, veil_error_t **err);
+/* Reads a present blob of at most max bytes (NUL-terminated; caller frees). */
+int veil_image_store_read_blob (veil_image_store_t *st, const char *digest, size_t max,
+                                uint8_t **data, size_t *len, veil_error_t **err);
+/* Keeps prune away while this handle lives (held by a pull between fetching
+ * blobs and tagging them); prune waits for every holder. */
+int veil_image_store_pin (veil_image_store_t *st, veil_error_t **err);
+/* A stored image described for `inspect`: name, digest, mediaType, config
+ * and layers (digest, size, mediaType), total size, os/architecture and
+ * created from the config. */
+json_t *veil_image_store_inspect (veil_image_store_t *st, const char *name, veil_error_t **err);
+
+/* ---- OCI image layout (image-spec image-layout.md) ---------------------- */
+
+/* index.json of the layout in dir → the descriptor of the manifest whose
+ * org.opencontainers.image.ref.name is tag (tag NULL: the only manifest). */
+int veil_image_layout_resolve (const char *dir, const char *tag, veil_descriptor_t *desc,
+                               veil_error_t **err);
+/* dir/blobs/sha256/<hex> (caller frees); NULL for an invalid digest. */
+char *veil_image_layout_blob_path (const char *dir, const char *digest);
+
+/* ---- pull and push -------------------------------------------------------- */
+
+typedef struct veil_image_progress
+{
+  /* before each blob (config, layers); present: already in the destination */
+  void (*blob_start) (void *ctx, const veil_descriptor_t *d, bool present);
+  veil_progress_fn progress; /* bytes of the current blob */
+  void (*blob_done) (void *ctx, const veil_descriptor_t *d, uint64_t elapsed_ns, bool present);
+  void *ctx;
+} veil_image_progress_t;
+
+/* Pulls ref (a registry or an oci: layout) into the store: manifest (the
+ * linux/amd64 one of an index), config and layers, then tags the image as
+ * veil_image_ref_format(ref).  *manifest_digest (optional) is the pulled
+ * manifest's digest.  pr may be NULL. */
+int veil_image_pull (veil_image_store_t *st, const veil_image_ref_t *ref,
+                     const veil_registry_opts_t *opts, const veil_image_progress_t *pr,
+                     char **manifest_digest, veil_error_t **err);
+/* Pushes src (a name in the store, a manifest digest in the store, or
+ * oci:DIR[:TAG]) to the registry reference dst: the blobs the registry lacks
+ * (chunked in pieces of chunk bytes when chunk > 0), then the manifest under
+ * dst's tag (or digest). */
+int veil_image_push (veil_image_store_t *st, const char *src, const veil_image_ref_t *dst,
+                     const veil_registry_opts_t *opts, size_t chunk,
+                     const veil_image_progress_t *pr, char **manifest_digest, veil_error_t **err);
 
 #endif

@@ -45,6 +45,9 @@ X509 *veil_x509_from_pem (const char *pem, size_t len, veil_error_t **err);
 STACK_OF (X509) * veil_x509_stack_from_pem (const char *pem, size_t len, veil_error_t **err);
 /* Either DER or PEM, detected. */
 X509 *veil_x509_load_file (const char *path, veil_error_t **err);
+/* SHA-256 of the certificate's DER (kept with certificates parsed by the
+ * functions above, computed otherwise). */
+int veil_x509_sha256 (X509 *x, uint8_t out[VEIL_SHA256_LEN]);
 /* The signature of cert verifies with issuer's public key (RSA-PSS, RSA, ECDSA).
  * what names the link for the message, e.g. "VCEK by ASK". */
 int veil_x509_check_signed_by (X509 *cert, X509 *issuer, const char *what, veil_error_t **err);

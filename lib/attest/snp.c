@@ -316,15 +316,15 @@ typedef struct snp_trust
   bool sim;
 } snp_trust_t;
 
+/* Byte-equal DER, told by the SHA-256 of each encoding (kept with parsed
+ * certificates: no re-encoding of two RSA-4096 certificates per request). */
 static bool
 der_equal (X509 *a, X509 *b)
 {
-  unsigned char *da = NULL, *db = NULL;
-  int la = i2d_X509 (a, &da), lb = i2d_X509 (b, &db);
-  bool eq = la > 0 && la == lb && memcmp (da, db, (size_t) la) == 0;
-  OPENSSL_free (da);
-  OPENSSL_free (db);
-  return eq;
+  uint8_t da[VEIL_SHA256_LEN], db[VEIL_SHA256_LEN];
+  return a == b
+         || (veil_x509_sha256 (a, da) == 0 && veil_x509_sha256 (b, db) == 0
+             && memcmp (da, db, sizeof (da)) == 0);
 }
 
 static bool

@@ -16,6 +16,10 @@ typedef struct veil_jose_curve
 const veil_jose_curve_t *veil_jose_curve_of (EVP_PKEY *pk);
 const veil_jose_curve_t *veil_jose_curve_by_name (const char *jwk_name);
 
+/* A fresh key pair on the curve.  Made from a per-curve parameters
+ * template (the group is built once, not per key). */
+EVP_PKEY *veil_jose_ec_generate (const veil_jose_curve_t *c, veil_error_t **err);
+
 /* Strict base64url (RFC 7515 §2: no padding needed) of a string whose decoded
  * length may not exceed max: the encoded length is checked before decoding,
  * so an attacker cannot make us allocate more than max.  what names the

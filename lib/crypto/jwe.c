@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/rsa.h>
+#include <pthread.h>
 #include "jose-internal.h"
 
 #define JWE_MAX_CT (64u << 20) /* KBS resources and image keys are far smaller */
@@ -72,9 +73,41 @@ enc_lookup (const char *name)
   return NULL;
 }
 
+/* OpenSSL 3 looks an algorithm up by name (under a lock) each time a
+ * context is initialised with EVP_aes_256_gcm() and the like; fetching
+ * once and reusing the fetched objects skips that on every JWE. */
+static EVP_CIPHER *fetched_gcm[3], *fetched_wrap[3];
+static EVP_MD *fetched_sha256;
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+
+static void
+fetch_init (void)
+{
+  static const char *const gcm[] = { "AES-128-GCM", "AES-192-GCM", "AES-256-GCM" };
+  static const char *const wrap[] = { "AES-128-WRAP", "AES-192-WRAP", "AES-256-WRAP" };
+  for (size_t i = 0; i < 3; i++)
+    {
+      fetched_gcm[i] = EVP_CIPHER_fetch (NULL, gcm[i], NULL);
+      fetched_wrap[i] = EVP_CIPHER_fetch (NULL, wrap[i], NULL);
+    }
+  fetched_sha256 = EVP_MD_fetch (NULL, "SHA256", NULL);
+  ERR_clear_error ();
+}
+
+static size_t
+aes_index (size_t key_len)
+{
+  pthread_once (&fetch_once, fetch_init);
+  return key_len == 16 ? 0 : key_len == 24 ? 1
+                                           : 2;
+}
+
 static const EVP_CIPHER *
 gcm_cipher (size_t key_len)
 {
+  size_t i = aes_index (key_len);
+  if (fetched_gcm[i])
+    return fetched_gcm[i];
   return key_len == 16 ? EVP_aes_128_gcm () : key_len == 24 ? EVP_aes_192_gcm ()
                                                             : EVP_aes_256_gcm ();
 }
@@ -82,8 +115,18 @@ gcm_cipher (size_t key_len)
 static const EVP_CIPHER *
 wrap_cipher (size_t key_len)
 {
+  size_t i = aes_index (key_len);
+  if (fetched_wrap[i])
+    return fetched_wrap[i];
   return key_len == 16 ? EVP_aes_128_wrap () : key_len == 24 ? EVP_aes_192_wrap ()
                                                              : EVP_aes_256_wrap ();
+}
+
+static const EVP_MD *
+kdf_md (void)
+{
+  pthread_once (&fetch_once, fetch_init);
+  return fetched_sha256 ? fetched_sha256 : EVP_sha256 ();
 }
 
 /* ---- primitives ----------------------------------------------------------- */
@@ -124,7 +167,7 @@ concat_kdf (const uint8_t *z, size_t z_len, const char *alg_id, const uint8_t *a
     {
       _cleanup_ (EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
       size_t id_len = strlen (alg_id);
-      if (!ctx || EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL) != 1)
+      if (!ctx || EVP_DigestInit_ex (ctx, kdf_md (), NULL) != 1)
         abort ();
       EVP_DigestUpdate (ctx, BE32 (counter), 4);
       EVP_DigestUpdate (ctx, z, z_len);
@@ -216,7 +259,7 @@ ecdh_wrap (const jwe_alg_t *a, const jwe_enc_t *e, EVP_PKEY *pk, json_t *hdr, wr
   const veil_jose_curve_t *c = veil_jose_curve_of (pk);
   if (!c)
     return veil_error_set (err, EKEYREJECTED, "jwe: %s needs an EC P-256/384/521 key", a->name);
-  _cleanup_pkey_ EVP_PKEY *eph = veil_pkey_generate (c->jwk_name, err);
+  _cleanup_pkey_ EVP_PKEY *eph = veil_jose_ec_generate (c, err);
   if (!eph)
     return -EIO;
   json_t *epk = veil_jwk_from_pkey (eph, false, err);

@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 #include <openssl/params.h>
+#include <pthread.h>
 #include "jose-internal.h"
 
 static const veil_jose_curve_t curves[] = {
@@ -31,6 +32,53 @@ ossl_param_clear_freep (OSSL_PARAM **p)
     if (q->data)
       OPENSSL_cleanse (q->data, q->data_size);
   OSSL_PARAM_free (*p);
+}
+
+/* Building an EC group from its name costs more than a P-256 scalar
+ * multiplication (the Montgomery constants of the order are recomputed), and
+ * every tee-pubkey import and JWE ephemeral key needs one.  So one
+ * parameters-only key per curve is made once; keys are then generated from
+ * it or copy its (immutable, reference-counted) domain parameters. */
+static EVP_PKEY *curve_params[VEIL_ARRAY_SIZE (curves)];
+static pthread_once_t curve_params_once = PTHREAD_ONCE_INIT;
+
+static void
+curve_params_init (void)
+{
+  for (size_t i = 0; i < VEIL_ARRAY_SIZE (curves); i++)
+    {
+      _cleanup_ (EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name (NULL, "EC", NULL);
+      OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_utf8_string (OSSL_PKEY_PARAM_GROUP_NAME, (char *) curves[i].ossl_name, 0),
+        OSSL_PARAM_construct_end (),
+      };
+      if (!ctx || EVP_PKEY_paramgen_init (ctx) != 1 || EVP_PKEY_CTX_set_params (ctx, p) != 1
+          || EVP_PKEY_paramgen (ctx, &curve_params[i]) != 1)
+        curve_params[i] = NULL; /* callers fall back to building the group by name */
+    }
+  ERR_clear_error ();
+}
+
+static EVP_PKEY *
+curve_template (const veil_jose_curve_t *c)
+{
+  pthread_once (&curve_params_once, curve_params_init);
+  return curve_params[c - curves];
+}
+
+EVP_PKEY *
+veil_jose_ec_generate (const veil_jose_curve_t *c, veil_error_t **err)
+{
+  EVP_PKEY *tmpl = curve_template (c), *pk = NULL;
+  if (!tmpl)
+    return veil_pkey_generate (c->jwk_name, err);
+  _cleanup_ (EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey (NULL, tmpl, NULL);
+  if (!ctx || EVP_PKEY_keygen_init (ctx) != 1 || EVP_PKEY_keygen (ctx, &pk) != 1)
+    {
+      veil_error_set (err, EIO, "key: generating %s: %s", c->jwk_name, veil_openssl_error ());
+      return NULL;
+    }
+  return pk;
 }
 
 const veil_jose_curve_t *
@@ -172,9 +220,26 @@ ec_to_jwk (json_t *jwk, EVP_PKEY *pk, bool priv, veil_error_t **err)
     return veil_error_set (err, ENOTSUP, "jwk: EC key on a curve JOSE does not name (P-256, P-384, P-521 only)");
   json_object_set_new (jwk, "kty", json_string ("EC"));
   json_object_set_new (jwk, "crv", json_string (c->jwk_name));
-  if (set_bn_member (jwk, pk, OSSL_PKEY_PARAM_EC_PUB_X, "x", c->size, err) < 0
-      || set_bn_member (jwk, pk, OSSL_PKEY_PARAM_EC_PUB_Y, "y", c->size, err) < 0)
-    return -EINVAL;
+  /* x and y from one uncompressed encoding (SEC 1 §2.3.3): one conversion
+   * to affine coordinates instead of one per coordinate. */
+  uint8_t point[1 + 2 * 66];
+  size_t plen = 0;
+  if (EVP_PKEY_get_octet_string_param (pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, sizeof (point), &plen) == 1
+      && plen == 1 + 2 * c->size && point[0] == 0x04)
+    {
+      _cleanup_free_ char *x = veil_b64url_encode (point + 1, c->size);
+      _cleanup_free_ char *y = veil_b64url_encode (point + 1 + c->size, c->size);
+      json_object_set_new (jwk, "x", json_string (x));
+      json_object_set_new (jwk, "y", json_string (y));
+    }
+  else
+    {
+      /* a key kept in compressed form */
+      ERR_clear_error ();
+      if (set_bn_member (jwk, pk, OSSL_PKEY_PARAM_EC_PUB_X, "x", c->size, err) < 0
+          || set_bn_member (jwk, pk, OSSL_PKEY_PARAM_EC_PUB_Y, "y", c->size, err) < 0)
+        return -EINVAL;
+    }
   if (priv && set_bn_member (jwk, pk, OSSL_PKEY_PARAM_PRIV_KEY, "d", c->size, err) < 0)
     return -EINVAL;
   return 0;
@@ -425,10 +490,26 @@ ec_from_jwk (const json_t *jwk, const char *crv, veil_error_t **err)
   point[0] = 0x04; /* SEC 1 §2.3.3 uncompressed */
   memcpy (point + 1, x, c->size);
   memcpy (point + 1 + c->size, y, c->size);
+  bool priv = json_object_get (jwk, "d") != NULL;
+  if (!priv)
+    {
+      /* public keys (every tee-pubkey): the curve's parameters copied from
+       * the template, then the point set, which OpenSSL refuses unless it
+       * is on the curve; pkey_check below then runs as for any key */
+      EVP_PKEY *tmpl = curve_template (c);
+      _cleanup_pkey_ EVP_PKEY *pk = tmpl ? EVP_PKEY_new () : NULL;
+      if (pk && EVP_PKEY_copy_parameters (pk, tmpl) == 1
+          && EVP_PKEY_set1_encoded_public_key (pk, point, 1 + 2 * c->size) == 1)
+        return pkey_check (pk, false, crv, err) < 0 ? NULL : steal_pointer (&pk);
+      if (pk)
+        {
+          veil_error_set (err, EBADMSG, "jwk: EC key rejected: %s", veil_openssl_error ());
+          return NULL;
+        }
+    }
   _cleanup_ (OSSL_PARAM_BLD_freep) OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new ();
   OSSL_PARAM_BLD_push_utf8_string (bld, OSSL_PKEY_PARAM_GROUP_NAME, c->ossl_name, 0);
   OSSL_PARAM_BLD_push_octet_string (bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * c->size);
-  bool priv = json_object_get (jwk, "d") != NULL;
   _cleanup_bn_ BIGNUM *d = NULL;
   if (priv)
     {

@@ -180,9 +180,6 @@ parse_registry (const char *s, veil_image_ref_t *ref, veil_error_t **err)
     }
   if (name[0] == 0)
     return veil_error_set (err, EINVAL, "image reference '%s': empty name", s);
-  if (strlen (name) > NAME_MAX_LEN)
-    return veil_error_set (err, EINVAL, "image reference '%s': name longer than %d characters",
-                           s, NAME_MAX_LEN);
 
   const char *repo = name;
   const char *first_slash = strchr (name, '/');
@@ -229,6 +226,11 @@ parse_registry (const char *s, veil_image_ref_t *ref, veil_error_t **err)
     ref->repository = xasprintf ("library/%s", repo);
   else
     ref->repository = xstrdup (repo);
+  /* the limit applies to the normalized name (registry/repository), as in
+   * the reference package, so that what we format parses again */
+  if (strlen (ref->registry) + 1 + strlen (ref->repository) > NAME_MAX_LEN)
+    return veil_error_set (err, EINVAL, "image reference '%s': name longer than %d characters",
+                           s, NAME_MAX_LEN);
   if (ref->tag == NULL && ref->digest == NULL)
     ref->tag = xstrdup ("latest");
   return 0;

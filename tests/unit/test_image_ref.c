@@ -101,6 +101,15 @@ test_invalid (void **state)
     { "oci:/tmp/x:bad tag", "whitespace" },
     { "oci:/tmp/x:-t", "invalid tag" },
   };
+  /* 250 characters: fine alone, too long once docker.io/library/ is added */
+  char long_name[251];
+  memset (long_name, 'a', 250);
+  long_name[250] = 0;
+  veil_image_ref_t lr;
+  veil_error_t *lerr = NULL;
+  assert_int_equal (veil_image_ref_parse (long_name, &lr, &lerr), -EINVAL);
+  assert_non_null (strstr (lerr->msg, "name longer than 255"));
+  veil_error_free (lerr);
   for (size_t i = 0; i < VEIL_ARRAY_SIZE (cases); i++)
     {
       veil_image_ref_t r;

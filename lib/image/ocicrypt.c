@@ -461,17 +461,23 @@ veil_ocicrypt_unwrap (const veil_descriptor_t *layer, const veil_ocicrypt_keys_t
 
 /* ---- the HMAC helper thread ---------------------------------------------- */
 
-/* One job at a time: HMAC-update mac over [p, p+n).  The submitting thread
- * does not touch those bytes (nor mac) until mac_wait() returned. */
+/* One job at a time: optionally AES-CTR over [ctr_in, ctr_in+ctr_n) into
+ * ctr_out with its own context (the second part of a chunk; ctr_done is
+ * signalled as soon as it is written), then HMAC-update mac over [p, p+n).
+ * The submitting thread touches none of these until the matching wait
+ * returned.  Decrypting, the two threads then share the work nearly evenly:
+ * this one CTR(first part) + sha256(plaintext), the helper CTR(rest) + HMAC. */
 typedef struct mac_worker
 {
   pthread_t th;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   EVP_MAC_CTX *mac;
-  const uint8_t *p;
-  size_t n;
-  bool pending, quit, ok, started;
+  EVP_CIPHER_CTX *ctr;
+  const uint8_t *p, *ctr_in;
+  uint8_t *ctr_out;
+  size_t n, ctr_n;
+  bool pending, ctr_done, quit, ok, started;
 } mac_worker_t;
 
 static void *
@@ -485,10 +491,21 @@ mac_worker_main (void *arg)
         pthread_cond_wait (&w->cv, &w->mu);
       if (w->quit)
         break;
-      const uint8_t *p = w->p;
-      size_t n = w->n;
+      const uint8_t *p = w->p, *ci = w->ctr_in;
+      uint8_t *co = w->ctr_out;
+      size_t n = w->n, cn = w->ctr_n;
       pthread_mutex_unlock (&w->mu);
-      bool ok = EVP_MAC_update (w->mac, p, n) == 1;
+      int outl = 0;
+      bool ok = cn == 0 || (EVP_CipherUpdate (w->ctr, co, &outl, ci, (int) cn) == 1 && (size_t) outl == cn);
+      if (cn)
+        {
+          pthread_mutex_lock (&w->mu);
+          w->ctr_done = true;
+          w->ok = w->ok && ok;
+          pthread_cond_broadcast (&w->cv);
+          pthread_mutex_unlock (&w->mu);
+        }
+      ok = EVP_MAC_update (w->mac, p, n) == 1 && ok;
       pthread_mutex_lock (&w->mu);
       w->ok = w->ok && ok;
       w->pending = false;
@@ -501,7 +518,7 @@ mac_worker_main (void *arg)
 /* Starts the thread on first use; false when one core (or no thread):
  * then the caller computes the HMAC itself. */
 static bool
-mac_worker_start (mac_worker_t *w, EVP_MAC_CTX *mac)
+mac_worker_start (mac_worker_t *w, EVP_MAC_CTX *mac, EVP_CIPHER_CTX *ctr)
 {
   if (w->started)
     return true;
@@ -511,6 +528,7 @@ mac_worker_start (mac_worker_t *w, EVP_MAC_CTX *mac)
   if (ncpu < 2)
     return false;
   w->mac = mac;
+  w->ctr = ctr;
   w->ok = true;
   pthread_mutex_init (&w->mu, NULL);
   pthread_cond_init (&w->cv, NULL);
@@ -525,13 +543,27 @@ mac_worker_start (mac_worker_t *w, EVP_MAC_CTX *mac)
 }
 
 static void
-mac_submit (mac_worker_t *w, const uint8_t *p, size_t n)
+mac_submit (mac_worker_t *w, const uint8_t *p, size_t n, const uint8_t *ctr_in, uint8_t *ctr_out,
+            size_t ctr_n)
 {
   pthread_mutex_lock (&w->mu);
   w->p = p;
   w->n = n;
+  w->ctr_in = ctr_in;
+  w->ctr_out = ctr_out;
+  w->ctr_n = ctr_n;
+  w->ctr_done = ctr_n == 0;
   w->pending = true;
   pthread_cond_broadcast (&w->cv);
+  pthread_mutex_unlock (&w->mu);
+}
+
+static void
+mac_wait_ctr (mac_worker_t *w)
+{
+  pthread_mutex_lock (&w->mu);
+  while (!w->ctr_done)
+    pthread_cond_wait (&w->cv, &w->mu);
   pthread_mutex_unlock (&w->mu);
 }
 
@@ -565,10 +597,12 @@ mac_worker_stop (mac_worker_t *w)
 
 typedef struct layer_cipher
 {
+  const veil_ocicrypt_opts_t *o;
   EVP_CIPHER_CTX *ctr;
-  EVP_MAC_CTX *mac;  /* HMAC-SHA256 over the ciphertext */
-  EVP_MD_CTX *plain; /* sha256 of the plaintext */
-  EVP_MD_CTX *ct;    /* sha256 of the ciphertext (encryption only) */
+  EVP_CIPHER_CTX *ctr2; /* the helper thread's part (decryption) */
+  EVP_MAC_CTX *mac;     /* HMAC-SHA256 over the ciphertext */
+  EVP_MD_CTX *plain;    /* sha256 of the plaintext */
+  EVP_MD_CTX *ct;       /* sha256 of the ciphertext (encryption only) */
   mac_worker_t worker;
 } layer_cipher_t;
 
@@ -576,7 +610,8 @@ static void
 layer_cipher_free (layer_cipher_t *c)
 {
   mac_worker_stop (&c->worker);
-  EVP_CIPHER_CTX_free (c->ctr); /* both cleanse their key material */
+  EVP_CIPHER_CTX_free (c->ctr); /* these cleanse their key material */
+  EVP_CIPHER_CTX_free (c->ctr2);
   EVP_MAC_CTX_free (c->mac);
   EVP_MD_CTX_free (c->plain);
   EVP_MD_CTX_free (c->ct);
@@ -590,15 +625,18 @@ layer_cipher_init (layer_cipher_t *c, const veil_ocicrypt_opts_t *o, bool enc, v
   EVP_MAC *hmac = EVP_MAC_fetch (NULL, "HMAC", NULL);
   OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string (OSSL_MAC_PARAM_DIGEST, (char *) "SHA256", 0),
                           OSSL_PARAM_construct_end () };
+  c->o = o;
   c->ctr = EVP_CIPHER_CTX_new ();
+  c->ctr2 = enc ? NULL : EVP_CIPHER_CTX_new ();
   c->mac = hmac ? EVP_MAC_CTX_new (hmac) : NULL;
   EVP_MAC_free (hmac);
   c->plain = EVP_MD_CTX_new ();
   c->ct = enc ? EVP_MD_CTX_new () : NULL;
   /* AES-256-CTR: the 16-byte nonce is the whole initial counter block,
    * incremented as a 128-bit big-endian number (Go cipher.NewCTR). */
-  if (!c->ctr || !c->mac || !c->plain || (enc && !c->ct)
+  if (!c->ctr || !c->mac || !c->plain || (enc && !c->ct) || (!enc && !c->ctr2)
       || EVP_CipherInit_ex (c->ctr, EVP_aes_256_ctr (), NULL, o->symkey, o->nonce, enc) != 1
+      || (!enc && EVP_CipherInit_ex (c->ctr2, EVP_aes_256_ctr (), NULL, o->symkey, o->nonce, enc) != 1)
       || EVP_MAC_init (c->mac, o->symkey, sizeof (o->symkey), params) != 1
       || EVP_DigestInit_ex (c->plain, EVP_sha256 (), NULL) != 1
       || (enc && EVP_DigestInit_ex (c->ct, EVP_sha256 (), NULL) != 1))
@@ -609,21 +647,53 @@ layer_cipher_init (layer_cipher_t *c, const veil_ocicrypt_opts_t *o, bool enc, v
   return 0;
 }
 
-/* Decrypts n bytes of ct into pt (distinct buffers), HMAC over ct, sha256
- * over pt. */
-static int
-layer_decrypt_chunk (layer_cipher_t *c, const uint8_t *ct, uint8_t *pt, size_t n, veil_error_t **err)
+/* Positions a CTR context at byte off of the stream: counter block =
+ * nonce + off/16 (128-bit big-endian, wrapping, as Go's cipher.NewCTR and
+ * OpenSSL's CTR mode both count), then off%16 keystream bytes skipped. */
+static bool
+ctr_at (EVP_CIPHER_CTX *c, const uint8_t nonce[16], uint64_t off)
 {
-  bool par = n >= PARALLEL_MIN && mac_worker_start (&c->worker, c->mac);
+  uint8_t iv[16], skip[16] = { 0 };
+  uint64_t blk = off / 16;
+  unsigned carry = 0;
+  for (int i = 15; i >= 0; i--)
+    {
+      unsigned sum = nonce[i] + (unsigned) (blk & 0xff) + carry;
+      iv[i] = (uint8_t) sum;
+      carry = sum >> 8;
+      blk >>= 8;
+    }
+  int outl = 0;
+  return EVP_CipherInit_ex (c, NULL, NULL, NULL, iv, -1) == 1
+         && (off % 16 == 0 || EVP_CipherUpdate (c, skip, &outl, skip, (int) (off % 16)) == 1);
+}
+
+/* Decrypts n bytes of ct (stream offset off) into pt (distinct buffers),
+ * HMAC over ct, sha256 over pt.  Large chunks are split with the helper
+ * thread (see mac_worker_t). */
+static int
+layer_decrypt_chunk (layer_cipher_t *c, const uint8_t *ct, uint8_t *pt, size_t n, uint64_t off,
+                     veil_error_t **err)
+{
+  bool par = n >= PARALLEL_MIN && mac_worker_start (&c->worker, c->mac, c->ctr2);
+  /* this thread: CTR over [0, h), sha256 over all; helper: CTR over [h, n), HMAC over all */
+  size_t h = par ? (n / 4) & ~(size_t) 15 : n;
+  bool ok = ctr_at (c->ctr, c->o->nonce, off) && (!par || ctr_at (c->ctr2, c->o->nonce, off + h));
+  if (!ok)
+    return veil_error_set (err, EIO, "ocicrypt: decrypt: %s", veil_openssl_error ());
   if (par)
-    mac_submit (&c->worker, ct, n);
+    mac_submit (&c->worker, ct, n, ct + h, pt + h, n - h);
   else if (EVP_MAC_update (c->mac, ct, n) != 1)
     return veil_error_set (err, EIO, "ocicrypt: HMAC: %s", veil_openssl_error ());
   int outl = 0;
-  bool ok = EVP_CipherUpdate (c->ctr, pt, &outl, ct, (int) n) == 1 && (size_t) outl == n
-            && EVP_DigestUpdate (c->plain, pt, n) == 1;
-  if (par && !mac_wait (&c->worker))
-    ok = false;
+  ok = EVP_CipherUpdate (c->ctr, pt, &outl, ct, (int) h) == 1 && (size_t) outl == h
+       && EVP_DigestUpdate (c->plain, pt, h) == 1;
+  if (par)
+    {
+      mac_wait_ctr (&c->worker);
+      ok = EVP_DigestUpdate (c->plain, pt + h, n - h) == 1 && ok;
+      ok = mac_wait (&c->worker) && ok;
+    }
   if (!ok)
     return veil_error_set (err, EIO, "ocicrypt: decrypt: %s", veil_openssl_error ());
   return 0;
@@ -638,10 +708,10 @@ layer_encrypt_chunk (layer_cipher_t *c, uint8_t *buf, size_t n, veil_error_t **e
   if (EVP_DigestUpdate (c->plain, buf, n) != 1
       || EVP_CipherUpdate (c->ctr, buf, &outl, buf, (int) n) != 1 || (size_t) outl != n)
     return veil_error_set (err, EIO, "ocicrypt: encrypt: %s", veil_openssl_error ());
-  bool par = n >= PARALLEL_MIN && mac_worker_start (&c->worker, c->mac);
+  bool par = n >= PARALLEL_MIN && mac_worker_start (&c->worker, c->mac, NULL);
   bool ok = true;
   if (par)
-    mac_submit (&c->worker, buf, n);
+    mac_submit (&c->worker, buf, n, NULL, NULL, 0);
   else
     ok = EVP_MAC_update (c->mac, buf, n) == 1;
   ok = EVP_DigestUpdate (c->ct, buf, n) == 1 && ok;
@@ -734,7 +804,7 @@ dec_read (veil_reader_t *r, void *buf, size_t len, veil_error_t **err)
       return n;
     }
   uint8_t *dst = direct ? buf : d->pt;
-  if (layer_decrypt_chunk (&d->c, d->ct, dst, (size_t) n, err) < 0)
+  if (layer_decrypt_chunk (&d->c, d->ct, dst, (size_t) n, d->total, err) < 0)
     {
       d->failed = true;
       return -EIO;

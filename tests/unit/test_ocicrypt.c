@@ -245,6 +245,10 @@ test_roundtrip_rsa_ec (void **state)
       assert_roundtrip (&enc, ct, data, len, &k1, 1 << 20, 0);
       assert_roundtrip (&enc, ct, data, len, &k2, 4096, 0);      /* buffered path */
       assert_roundtrip (&enc, ct, data, len, &k3, 100000, 7777); /* short inner reads */
+      /* chunks at offsets that are not multiples of the AES block, split
+       * between the two threads */
+      assert_roundtrip (&enc, ct, data, len, &k1, 200003, 0);
+      assert_roundtrip (&enc, ct, data, len, &k1, 65537, 999);
       desc_clear (&enc);
     }
 }

@@ -9,7 +9,7 @@
  * Prints a table, the ratios to HMAC-SHA256 and AES-256-CTR (the issue's
  * target: decrypt+verify >= 70% of single-core HMAC-SHA256), and one CSV
  * line to the optional CSV file.
- * usage: bench-crypto-rate [MiB (256)] [runs (3)] [CSV] */
+ * usage: bench-crypto-rate [MiB (256)] [runs (3)] [CSV|-] [read KiB (1024)] */
 #include <stdio.h>
 #include <sys/mman.h>
 #include <openssl/core_names.h>
@@ -131,6 +131,8 @@ rate_sha256 (const uint8_t *p, size_t len)
   return (double) len / s / 1e6;
 }
 
+static size_t read_size = CHUNK;
+
 static double
 rate_decrypt (const uint8_t *ct, size_t len, const veil_descriptor_t *enc, uint8_t *buf)
 {
@@ -146,7 +148,7 @@ rate_decrypt (const uint8_t *ct, size_t len, const veil_descriptor_t *enc, uint8
     }
   ssize_t n;
   size_t total = 0;
-  while ((n = r->read (r, buf, CHUNK, &err)) > 0)
+  while ((n = r->read (r, buf, read_size, &err)) > 0)
     total += (size_t) n;
   if (n < 0 || r->finish (r, &err) < 0 || total != len)
     {
@@ -200,10 +202,14 @@ main (int argc, char **argv)
   if ((argc > 1 && veil_parse_i64 (argv[1], 1, 16384, &mib, NULL) < 0)
       || (argc > 2 && veil_parse_i64 (argv[2], 1, 100, &runs, NULL) < 0))
     {
-      fputs ("usage: bench-crypto-rate [MiB (256)] [runs (3)] [CSV]\n", stderr);
+      fputs ("usage: bench-crypto-rate [MiB (256)] [runs (3)] [CSV|-] [read KiB (1024)]\n", stderr);
       return 2;
     }
-  const char *csv = argc > 3 ? argv[3] : NULL;
+  const char *csv = argc > 3 && strcmp (argv[3], "-") ? argv[3] : NULL;
+  int64_t rkib = 1024;
+  if (argc > 4 && veil_parse_i64 (argv[4], 1, 1024, &rkib, NULL) < 0)
+    return 2;
+  read_size = (size_t) rkib << 10;
   size_t len = (size_t) mib << 20;
   veil_random (kek, sizeof (kek));
   uint8_t *ct = NULL;

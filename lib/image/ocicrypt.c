@@ -477,7 +477,10 @@ typedef struct mac_worker
   const uint8_t *p, *ctr_in;
   uint8_t *ctr_out;
   size_t n, ctr_n;
-  bool pending, ctr_done, quit, ok, started;
+  /* claimed: taken by the helper, or by the submitter itself when the
+   * helper had not started it yet (a busy machine then degrades to the
+   * one-thread speed instead of waiting for the helper to be scheduled) */
+  bool pending, claimed, ctr_done, quit, ok, started;
 } mac_worker_t;
 
 static void *
@@ -487,10 +490,11 @@ mac_worker_main (void *arg)
   pthread_mutex_lock (&w->mu);
   for (;;)
     {
-      while (!w->pending && !w->quit)
+      while (!(w->pending && !w->claimed) && !w->quit)
         pthread_cond_wait (&w->cv, &w->mu);
       if (w->quit)
         break;
+      w->claimed = true;
       const uint8_t *p = w->p, *ci = w->ctr_in;
       uint8_t *co = w->ctr_out;
       size_t n = w->n, cn = w->ctr_n;
@@ -553,9 +557,36 @@ mac_submit (mac_worker_t *w, const uint8_t *p, size_t n, const uint8_t *ctr_in, 
   w->ctr_out = ctr_out;
   w->ctr_n = ctr_n;
   w->ctr_done = ctr_n == 0;
+  w->claimed = false;
   w->pending = true;
   pthread_cond_broadcast (&w->cv);
   pthread_mutex_unlock (&w->mu);
+}
+
+/* Takes the submitted job back when the helper has not started it: the
+ * caller then runs it inline (mac_run_inline).  False when the helper has it. */
+static bool
+mac_reclaim (mac_worker_t *w)
+{
+  pthread_mutex_lock (&w->mu);
+  bool mine = !w->claimed;
+  if (mine)
+    {
+      w->claimed = true;
+      w->pending = false;
+    }
+  pthread_mutex_unlock (&w->mu);
+  return mine;
+}
+
+static bool
+mac_run_inline (mac_worker_t *w)
+{
+  int outl = 0;
+  bool ok = w->ctr_n == 0
+            || (EVP_CipherUpdate (w->ctr, w->ctr_out, &outl, w->ctr_in, (int) w->ctr_n) == 1
+                && (size_t) outl == w->ctr_n);
+  return EVP_MAC_update (w->mac, w->p, w->n) == 1 && ok;
 }
 
 static void
@@ -688,7 +719,9 @@ layer_decrypt_chunk (layer_cipher_t *c, const uint8_t *ct, uint8_t *pt, size_t n
   int outl = 0;
   ok = EVP_CipherUpdate (c->ctr, pt, &outl, ct, (int) h) == 1 && (size_t) outl == h
        && EVP_DigestUpdate (c->plain, pt, h) == 1;
-  if (par)
+  if (par && mac_reclaim (&c->worker))
+    ok = mac_run_inline (&c->worker) && EVP_DigestUpdate (c->plain, pt + h, n - h) == 1 && ok;
+  else if (par)
     {
       mac_wait_ctr (&c->worker);
       ok = EVP_DigestUpdate (c->plain, pt + h, n - h) == 1 && ok;
@@ -715,7 +748,9 @@ layer_encrypt_chunk (layer_cipher_t *c, uint8_t *buf, size_t n, veil_error_t **e
   else
     ok = EVP_MAC_update (c->mac, buf, n) == 1;
   ok = EVP_DigestUpdate (c->ct, buf, n) == 1 && ok;
-  if (par && !mac_wait (&c->worker))
+  if (par && mac_reclaim (&c->worker))
+    ok = mac_run_inline (&c->worker) && ok;
+  else if (par && !mac_wait (&c->worker))
     ok = false;
   if (!ok)
     return veil_error_set (err, EIO, "ocicrypt: encrypt: %s", veil_openssl_error ());

@@ -34,6 +34,7 @@ demo: setup build
 
 bench: setup build
 	@bench/trustee/run $(abspath $(BUILD))
+	@bench/image/run $(abspath $(BUILD))
 
 fuzz: setup
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Dtests=false -Db_sanitize=address,undefined -Db_lundef=false >/dev/null

@@ -7,6 +7,7 @@
 #include <time.h>
 #include "veil.h"
 #include "veil/image.h"
+#include "veil/kbs.h"
 
 static const char image_help[]
     = "usage: veil image <verb> [options]\n"
@@ -19,6 +20,13 @@ static const char image_help[]
       "  list [-o json]                 the images in the store\n"
       "  inspect REF [-o json]          manifest, config and layers of a stored image\n"
       "  prune                          remove blobs and layers no image refers to\n"
+      "  unpack REF DIR [--decryption-key F]… [--kbs URL [--kbs-tee sample|sim] [--sim-ca DIR]]\n"
+      "        DIR/rootfs (every layer, verified, decrypted as needed) and DIR/config.json\n"
+      "        (an OCI runtime bundle); REF is pulled first when not in the store\n"
+      "  encrypt SRC DST [--recipient jwe:PUB.pem]… [--keyprovider kbs --kid kbs:///R/T/ID\n"
+      "          --kek-file F] [--layer N]…\n"
+      "        SRC: an image in the store or oci:DIR[:TAG]; DST: a name for the store, or\n"
+      "        oci:DIR[:TAG] to write an OCI layout (skopeo/CoCo can decrypt the result)\n"
       "\n"
       "  --state DIR   state directory (default $VEIL_STATE, else $HOME/.local/share/veil);\n"
       "                the store is DIR/images\n"
@@ -34,7 +42,19 @@ enum
   OPT_CHUNK,
   OPT_QUIET,
   OPT_OUTPUT,
+  OPT_DECKEY,
+  OPT_KBS,
+  OPT_KBS_TEE,
+  OPT_SIM_CA,
+  OPT_KBS_CACERT,
+  OPT_RECIPIENT,
+  OPT_KEYPROVIDER,
+  OPT_KID,
+  OPT_KEK_FILE,
+  OPT_LAYER,
 };
+
+#define MAX_MULTI 16
 
 typedef struct image_opts
 {
@@ -43,7 +63,21 @@ typedef struct image_opts
   size_t chunk;
   int n_args;
   char **args;
+  const char *deckeys[MAX_MULTI], *recipients[MAX_MULTI];
+  size_t n_deckeys, n_recipients;
+  const char *kbs, *kbs_tee, *sim_ca, *kbs_cacert, *keyprovider, *kid, *kek_file;
+  int layers[MAX_MULTI];
+  size_t n_layers;
 } image_opts_t;
+
+static int
+add_multi (const char **arr, size_t *n, const char *v, const char *opt, veil_error_t **err)
+{
+  if (*n >= MAX_MULTI)
+    return veil_error_set (err, E2BIG, "%s: at most %d times", opt, MAX_MULTI);
+  arr[(*n)++] = v;
+  return 0;
+}
 
 static int
 parse (int argc, char **argv, image_opts_t *o, veil_error_t **err)
@@ -56,6 +90,16 @@ parse (int argc, char **argv, image_opts_t *o, veil_error_t **err)
     { "chunk-size", required_argument, NULL, OPT_CHUNK },
     { "quiet", no_argument, NULL, 'q' },
     { "output", required_argument, NULL, 'o' },
+    { "decryption-key", required_argument, NULL, OPT_DECKEY },
+    { "kbs", required_argument, NULL, OPT_KBS },
+    { "kbs-tee", required_argument, NULL, OPT_KBS_TEE },
+    { "sim-ca", required_argument, NULL, OPT_SIM_CA },
+    { "kbs-cacert", required_argument, NULL, OPT_KBS_CACERT },
+    { "recipient", required_argument, NULL, OPT_RECIPIENT },
+    { "keyprovider", required_argument, NULL, OPT_KEYPROVIDER },
+    { "kid", required_argument, NULL, OPT_KID },
+    { "kek-file", required_argument, NULL, OPT_KEK_FILE },
+    { "layer", required_argument, NULL, OPT_LAYER },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -85,6 +129,40 @@ parse (int argc, char **argv, image_opts_t *o, veil_error_t **err)
           break;
         case 'q':
           o->quiet = true;
+          break;
+        case OPT_DECKEY:
+          if (add_multi (o->deckeys, &o->n_deckeys, optarg, "--decryption-key", err) < 0)
+            return -E2BIG;
+          break;
+        case OPT_RECIPIENT:
+          if (add_multi (o->recipients, &o->n_recipients, optarg, "--recipient", err) < 0)
+            return -E2BIG;
+          break;
+        case OPT_KBS:
+          o->kbs = optarg;
+          break;
+        case OPT_KBS_TEE:
+          o->kbs_tee = optarg;
+          break;
+        case OPT_SIM_CA:
+          o->sim_ca = optarg;
+          break;
+        case OPT_KBS_CACERT:
+          o->kbs_cacert = optarg;
+          break;
+        case OPT_KEYPROVIDER:
+          o->keyprovider = optarg;
+          break;
+        case OPT_KID:
+          o->kid = optarg;
+          break;
+        case OPT_KEK_FILE:
+          o->kek_file = optarg;
+          break;
+        case OPT_LAYER:
+          if (o->n_layers >= MAX_MULTI || veil_parse_i64 (optarg, 0, 4096, &v, err) < 0)
+            return veil_error_set (err, EINVAL, "--layer: a layer index 0-4096, at most %d times", MAX_MULTI);
+          o->layers[o->n_layers++] = (int) v;
           break;
         case 'o':
           if (strcmp (optarg, "json") != 0)
@@ -385,6 +463,180 @@ image_prune (int argc, char **argv, veil_error_t **err)
   return 0;
 }
 
+/* ---- unpack and encrypt ----------------------------------------------------- */
+
+/* REF → manifest digest in the store: a digest as is, a stored name, or
+ * (when not stored yet) pulled first. */
+static char *
+resolve_or_pull (veil_image_store_t *st, const image_opts_t *o, const char *ref_s, veil_error_t **err)
+{
+  if (veil_digest_valid (ref_s))
+    return xstrdup (ref_s);
+  veil_image_ref_t ref;
+  if (veil_image_ref_parse (ref_s, &ref, err) < 0)
+    return NULL;
+  _cleanup_free_ char *name = veil_image_ref_format (&ref);
+  veil_error_t *e = NULL;
+  char *digest = ref.kind == VEIL_REF_REGISTRY ? veil_image_store_resolve (st, name, &e) : NULL;
+  veil_error_free (e);
+  if (!digest)
+    {
+      veil_registry_opts_t ro = { .insecure = o->insecure, .auth_file = o->authfile, .ca_file = o->ca_file };
+      progress_t p;
+      veil_image_progress_t pr;
+      progress_init (&p, &pr, o->quiet);
+      if (veil_image_pull (st, &ref, &ro, &pr, &digest, err) < 0)
+        digest = NULL;
+    }
+  veil_image_ref_clear (&ref);
+  return digest;
+}
+
+/* KEKs of provider.attestation-agent layers come from a KBS, after the
+ * caller attests (sample TEE, or a sim-CA-signed SNP report). */
+typedef struct kbs_provider
+{
+  const image_opts_t *o;
+  veil_kbs_client_t *client;
+  veil_kbs_sim_ctx_t sim;
+} kbs_provider_t;
+
+static int
+fetch_kek (void *ctx, const char *kid, uint8_t **kek, size_t *kek_len, veil_error_t **err)
+{
+  kbs_provider_t *k = ctx;
+  const char *prefix = "kbs:///";
+  if (strncmp (kid, prefix, strlen (prefix)) != 0)
+    return veil_error_set (err, EINVAL, "key provider: kid '%.64s' is not kbs:///<repo>/<type>/<tag>", kid);
+  if (!k->client)
+    {
+      bool sim = k->o->kbs_tee && !strcmp (k->o->kbs_tee, "sim");
+      if (sim && !(k->sim.ca = veil_sim_ca_load (k->o->sim_ca ? k->o->sim_ca : "", err)))
+        return veil_error_wrap (err, "--kbs-tee sim needs --sim-ca DIR");
+      veil_kbs_client_opts_t co = {
+        .url = k->o->kbs,
+        .tee = sim ? "snp" : "sample",
+        .evidence = sim ? veil_kbs_evidence_sim : veil_kbs_evidence_sample,
+        .evidence_ctx = &k->sim,
+        .http = { .ca_file = k->o->kbs_cacert },
+      };
+      if (!(k->client = veil_kbs_client_new (&co, err)))
+        return -EIO;
+    }
+  return veil_kbs_client_get_resource (k->client, kid + strlen (prefix), kek, kek_len, err);
+}
+
+static void
+on_layer (void *ctx, size_t i, size_t n, const veil_descriptor_t *d, uint64_t ns)
+{
+  const image_opts_t *o = ctx;
+  if (o->quiet)
+    return;
+  char sz[32];
+  fmt_size (sz, sizeof sz, (double) d->size);
+  printf ("layer %zu/%zu %.19s… %s %sunpacked and verified in %.2f s\n", i + 1, n, d->digest, sz,
+          veil_ocicrypt_is_encrypted (d) ? "decrypted, " : "", (double) ns / 1e9);
+  fflush (stdout);
+}
+
+static int
+image_unpack (int argc, char **argv, veil_error_t **err)
+{
+  image_opts_t o = { 0 };
+  if (parse (argc, argv, &o, err) < 0)
+    return -EINVAL;
+  if (o.n_args != 2)
+    return veil_error_set (err, EINVAL, "usage: veil image unpack REF DIR [options]");
+  _cleanup_ (veil_image_store_freep) veil_image_store_t *st = open_store (&o, err);
+  if (!st)
+    return -EIO;
+  _cleanup_free_ char *digest = resolve_or_pull (st, &o, o.args[0], err);
+  if (!digest)
+    return -ENOENT;
+  veil_ocicrypt_keys_t keys = { 0 };
+  kbs_provider_t kp = { .o = &o };
+  int r = veil_ocicrypt_keys_load_files (&keys, o.deckeys, o.n_deckeys, err);
+  if (o.kbs)
+    {
+      keys.fetch_kek = fetch_kek;
+      keys.fetch_ctx = &kp;
+    }
+  veil_image_unpack_opts_t uo = { .keys = &keys, .on_layer = on_layer, .progress_ctx = &o };
+  uint64_t t0 = veil_now_mono_ns ();
+  if (r == 0)
+    r = veil_image_unpack (st, digest, o.args[1], &uo, err);
+  if (r == 0 && !o.quiet)
+    printf ("unpacked %s into %s in %.2f s\n", digest, o.args[1], (double) (veil_now_mono_ns () - t0) / 1e9);
+  veil_ocicrypt_keys_clear (&keys);
+  veil_kbs_client_free (kp.client);
+  veil_sim_ca_free (kp.sim.ca);
+  return r;
+}
+
+static int
+image_encrypt (int argc, char **argv, veil_error_t **err)
+{
+  image_opts_t o = { 0 };
+  if (parse (argc, argv, &o, err) < 0)
+    return -EINVAL;
+  if (o.n_args != 2)
+    return veil_error_set (err, EINVAL, "usage: veil image encrypt SRC DST [options]");
+  veil_ocicrypt_recipients_t rc = { 0 };
+  _cleanup_secret_ uint8_t *kek = NULL;
+  int r = 0;
+  for (size_t i = 0; r == 0 && i < o.n_recipients; i++)
+    r = veil_ocicrypt_recipients_add_spec (&rc, o.recipients[i], err);
+  if (r == 0 && o.keyprovider)
+    {
+      if (strcmp (o.keyprovider, "kbs") != 0 || !o.kid || !o.kek_file)
+        r = veil_error_set (err, EINVAL, "--keyprovider kbs needs --kid kbs:///<repo>/<type>/<tag> and --kek-file F");
+      _cleanup_free_ uint8_t *raw = NULL;
+      size_t len = 0;
+      if (r == 0 && veil_file_read (o.kek_file, 64, &raw, &len, err) < 0)
+        r = -EIO;
+      if (r == 0 && len != 32)
+        r = veil_error_set (err, EINVAL, "--kek-file: a KEK is 32 bytes, %s has %zu", o.kek_file, len);
+      if (r == 0)
+        {
+          kek = veil_secret_dup (raw, 32);
+          rc.kbs_kid = o.kid;
+          rc.kbs_kek = kek;
+        }
+      if (raw)
+        veil_wipe (raw, len);
+    }
+  _cleanup_ (veil_image_store_freep) veil_image_store_t *st = r == 0 ? open_store (&o, err) : NULL;
+  _cleanup_free_ char *src = st ? resolve_or_pull (st, &o, o.args[0], err) : NULL;
+  _cleanup_free_ char *out = NULL;
+  if (r == 0 && !src)
+    r = -ENOENT;
+  if (r == 0)
+    r = veil_image_encrypt (st, src, &rc, o.layers, o.n_layers, &out, err);
+  if (r == 0 && !strncmp (o.args[1], "oci:", 4))
+    {
+      veil_image_ref_t dst;
+      r = veil_image_ref_parse (o.args[1], &dst, err);
+      if (r == 0)
+        r = veil_image_layout_write (st, out, dst.layout_dir, dst.tag, err);
+      if (r == 0)
+        veil_image_ref_clear (&dst);
+    }
+  else if (r == 0)
+    {
+      veil_image_ref_t dst;
+      r = veil_image_ref_parse (o.args[1], &dst, err);
+      _cleanup_free_ char *name = r == 0 ? veil_image_ref_format (&dst) : NULL;
+      if (r == 0)
+        r = veil_image_store_tag (st, name, out, err);
+      if (r == 0)
+        veil_image_ref_clear (&dst);
+    }
+  if (r == 0)
+    printf ("%s\n", out);
+  veil_ocicrypt_recipients_clear (&rc);
+  return r;
+}
+
 static const struct
 {
   const char *name;
@@ -395,8 +647,8 @@ static const struct
   { "list", image_list },
   { "inspect", image_inspect },
   { "prune", image_prune },
-  /* { "unpack", image_unpack },   REF DIR: rootfs + OCI config (unpack pipeline) */
-  /* { "encrypt", image_encrypt }, SRC DST --recipient … (ocicrypt) */
+  { "unpack", image_unpack },
+  { "encrypt", image_encrypt },
 };
 
 int

@@ -384,4 +384,40 @@ int veil_image_push (veil_image_store_t *st, const char *src, const veil_image_r
                      const veil_registry_opts_t *opts, size_t chunk,
                      const veil_image_progress_t *pr, char **manifest_digest, veil_error_t **err);
 
+/* ---- unpack pipeline --------------------------------------------------------- */
+
+typedef struct veil_image_unpack_opts
+{
+  const veil_ocicrypt_keys_t *keys; /* NULL: encrypted layers are refused */
+  veil_unpack_limits_t limits;
+  /* called after each layer is unpacked and verified */
+  void (*on_layer) (void *ctx, size_t index, size_t n_layers, const veil_descriptor_t *layer,
+                    uint64_t elapsed_ns);
+  void *progress_ctx;
+} veil_image_unpack_opts_t;
+
+/* A stored image (manifest digest) → dir/rootfs (every layer applied in
+ * order, whiteouts in place) and dir/config.json (runtime spec).  rootfs is
+ * replaced only when all layers verified (digest, HMAC, diff_id). */
+int veil_image_unpack (veil_image_store_t *st, const char *manifest_digest, const char *dir,
+                       const veil_image_unpack_opts_t *opts, veil_error_t **err);
+/* The layer cache: unpacks a layer once (overlayfs whiteouts) into
+ * layers/sha256/<diff_id>, shared by every instance; *layer_dir is its path. */
+int veil_image_layer_ensure (veil_image_store_t *st, const veil_descriptor_t *layer,
+                             const char *diff_id, const veil_image_unpack_opts_t *opts,
+                             char **layer_dir, veil_error_t **err);
+
+/* ---- encrypt and export ------------------------------------------------ */
+
+/* Encrypts the chosen layers (indices; none given = all) of a stored image
+ * for the recipients and stores the result: ciphertext blobs, the same
+ * config, and an OCI manifest whose digest is returned. */
+int veil_image_encrypt (veil_image_store_t *st, const char *manifest_digest,
+                        const veil_ocicrypt_recipients_t *rcpt, const int *layers, size_t n_layers,
+                        char **out_digest, veil_error_t **err);
+/* Writes a stored image as an OCI image layout in dir (blobs hard-linked
+ * where possible), its index.json naming it tag. */
+int veil_image_layout_write (veil_image_store_t *st, const char *manifest_digest, const char *dir,
+                             const char *tag, veil_error_t **err);
+
 #endif

@@ -97,13 +97,26 @@ unpack_layer (veil_image_store_t *st, const veil_descriptor_t *layer, const char
       mt = plain_mt = veil_ocicrypt_plain_media_type (layer->media_type);
     }
   uint64_t max = o && o->limits.max_bytes ? o->limits.max_bytes : DEFAULT_MAX_LAYER;
+  veil_reader_t *integrity = r; /* digest (and HMAC) of what the store holds */
   veil_reader_t *dz = veil_reader_decompress (r, mt, diff_id, max, err);
   if (!dz)
     return -EINVAL;
   r = dz;
   veil_unpack_limits_t lim = o ? o->limits : (veil_unpack_limits_t){ 0 };
   if (veil_unpack_tar (r, root_fd, &lim, err) < 0 || drain_and_finish (r, err) < 0)
-    return veil_error_wrap (err, "layer %s", layer->digest);
+    {
+      /* A tampered blob usually breaks decompression or the tar first; say
+       * what really happened: finish the digest/HMAC stages on the rest of
+       * the stream, and report their failure when they have one. */
+      veil_error_t *cause = NULL;
+      if (drain_and_finish (integrity, &cause) < 0)
+        {
+          veil_error_wrap (&cause, "layer %s", layer->digest);
+          return veil_error_propagate (err, cause);
+        }
+      veil_error_free (cause);
+      return veil_error_wrap (err, "layer %s", layer->digest);
+    }
   return 0;
 }
 

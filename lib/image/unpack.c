@@ -1139,7 +1139,11 @@ unpack_run (unpack_t *u, veil_error_t **err)
         return veil_error_set (err, E2BIG, "unpack: layer has more than %" PRIu64 " entries", u->max_entries);
       const char *name = entry_name (e);
       if (!name)
-        return veil_error_set (err, EINVAL, "unpack: entry %" PRIu64 " has no name", u->entries);
+        {
+          const char *why = archive_error_string (u->a);
+          return veil_error_set (err, EBADMSG, "unpack: entry %" PRIu64 " has no name%s%s", u->entries,
+                                 why ? ": " : "", why ? why : "");
+        }
       if (r == ARCHIVE_WARN)
         {
           _cleanup_free_ char *shown = display_name (name);

@@ -484,8 +484,6 @@ normal_tree (fx_t *fx, bool portable)
     }
   /* overlayfs' own xattrs are never taken from a layer */
   assert_true (lgetxattr (owned, "trusted.overlay.opaque", xv, sizeof (xv)) < 0);
-  _cleanup_free_ char *longp = xasprintf ("%.200s", "");
-  (void) longp;
   char longname[300];
   memset (longname, 'n', 200);
   longname[200] = '/';
@@ -1152,7 +1150,6 @@ run_hostile (fx_t *fx, bool portable)
         print_message ("  %s: refused (%s)\n", h->name, err->msg);
       veil_error_free (err);
       check_outside (fx);
-      _cleanup_free_ char *sentinel = NULL;
       uint8_t *d = NULL;
       size_t n;
       assert_int_equal (veil_file_read (fx->sentinel, 100, &d, &n, NULL), 0);

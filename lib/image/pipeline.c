@@ -61,17 +61,15 @@ read_doc (veil_image_store_t *st, const char *digest, const char *what, veil_err
 }
 
 /* Reads what a stage left unread (tar end-of-archive padding) so that
- * every byte passes the digest and HMAC, then runs the final checks. */
+ * every byte passes the digest and HMAC. */
 static int
-drain_and_finish (veil_reader_t *r, veil_error_t **err)
+drain (veil_reader_t *r, veil_error_t **err)
 {
   uint8_t buf[65536];
   ssize_t n;
   while ((n = r->read (r, buf, sizeof (buf), err)) > 0)
     ;
-  if (n < 0)
-    return (int) n;
-  return r->finish (r, err);
+  return n < 0 ? (int) n : 0;
 }
 
 static int
@@ -103,13 +101,13 @@ unpack_layer (veil_image_store_t *st, const veil_descriptor_t *layer, const char
     return -EINVAL;
   r = dz;
   veil_unpack_limits_t lim = o ? o->limits : (veil_unpack_limits_t){ 0 };
-  if (veil_unpack_tar (r, root_fd, &lim, err) < 0 || drain_and_finish (r, err) < 0)
+  if (veil_unpack_tar (r, root_fd, &lim, err) < 0 || drain (r, err) < 0)
     {
       /* A tampered blob usually breaks decompression or the tar first; say
        * what really happened: finish the digest/HMAC stages on the rest of
        * the stream, and report their failure when they have one. */
       veil_error_t *cause = NULL;
-      if (drain_and_finish (integrity, &cause) < 0)
+      if (drain (integrity, &cause) < 0 || integrity->finish (integrity, &cause) < 0)
         {
           veil_error_wrap (&cause, "layer %s", layer->digest);
           return veil_error_propagate (err, cause);
@@ -117,6 +115,9 @@ unpack_layer (veil_image_store_t *st, const veil_descriptor_t *layer, const char
       veil_error_free (cause);
       return veil_error_wrap (err, "layer %s", layer->digest);
     }
+  /* every stage's final check, innermost first */
+  if (r->finish (r, err) < 0)
+    return veil_error_wrap (err, "layer %s", layer->digest);
   return 0;
 }
 

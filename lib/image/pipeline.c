@@ -101,6 +101,10 @@ unpack_layer (veil_image_store_t *st, const veil_descriptor_t *layer, const char
     return -EINVAL;
   r = dz;
   veil_unpack_limits_t lim = o ? o->limits : (veil_unpack_limits_t){ 0 };
+  /* as root, files keep the image's owners (and so their setuid bits), as
+   * a container runtime expects of its rootfs */
+  if (geteuid () == 0)
+    lim.same_owner = true;
   if (veil_unpack_tar (r, root_fd, &lim, err) < 0 || drain (r, err) < 0)
     {
       /* A tampered blob usually breaks decompression or the tar first; say

@@ -20,7 +20,8 @@ static const char image_help[]
       "  list [-o json]                 the images in the store\n"
       "  inspect REF [-o json]          manifest, config and layers of a stored image\n"
       "  prune                          remove blobs and layers no image refers to\n"
-      "  unpack REF DIR [--decryption-key F]… [--kbs URL [--kbs-tee sample|sim] [--sim-ca DIR]]\n"
+      "  unpack REF DIR [--decryption-key F]… [--kbs URL [--kbs-tee sample|sim] [--sim-ca DIR]\n"
+      "          [--sim-measurement HEX]]\n"
       "        DIR/rootfs (every layer, verified, decrypted as needed) and DIR/config.json\n"
       "        (an OCI runtime bundle); REF is pulled first when not in the store\n"
       "  encrypt SRC DST [--recipient jwe:PUB.pem]… [--keyprovider kbs --kid kbs:///R/T/ID\n"
@@ -52,6 +53,7 @@ enum
   OPT_KID,
   OPT_KEK_FILE,
   OPT_LAYER,
+  OPT_SIM_MEASUREMENT,
 };
 
 #define MAX_MULTI 16
@@ -65,7 +67,7 @@ typedef struct image_opts
   char **args;
   const char *deckeys[MAX_MULTI], *recipients[MAX_MULTI];
   size_t n_deckeys, n_recipients;
-  const char *kbs, *kbs_tee, *sim_ca, *kbs_cacert, *keyprovider, *kid, *kek_file;
+  const char *kbs, *kbs_tee, *sim_ca, *kbs_cacert, *keyprovider, *kid, *kek_file, *sim_measurement;
   int layers[MAX_MULTI];
   size_t n_layers;
 } image_opts_t;
@@ -100,6 +102,7 @@ parse (int argc, char **argv, image_opts_t *o, veil_error_t **err)
     { "kid", required_argument, NULL, OPT_KID },
     { "kek-file", required_argument, NULL, OPT_KEK_FILE },
     { "layer", required_argument, NULL, OPT_LAYER },
+    { "sim-measurement", required_argument, NULL, OPT_SIM_MEASUREMENT },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -158,6 +161,9 @@ parse (int argc, char **argv, image_opts_t *o, veil_error_t **err)
           break;
         case OPT_KEK_FILE:
           o->kek_file = optarg;
+          break;
+        case OPT_SIM_MEASUREMENT:
+          o->sim_measurement = optarg;
           break;
         case OPT_LAYER:
           if (o->n_layers >= MAX_MULTI || veil_parse_i64 (optarg, 0, 4096, &v, err) < 0)
@@ -513,6 +519,9 @@ fetch_kek (void *ctx, const char *kid, uint8_t **kek, size_t *kek_len, veil_erro
       bool sim = k->o->kbs_tee && !strcmp (k->o->kbs_tee, "sim");
       if (sim && !(k->sim.ca = veil_sim_ca_load (k->o->sim_ca ? k->o->sim_ca : "", err)))
         return veil_error_wrap (err, "--kbs-tee sim needs --sim-ca DIR");
+      if (sim && k->o->sim_measurement
+          && veil_hex_decode_exact (k->o->sim_measurement, k->sim.params.measurement, 48, err) < 0)
+        return veil_error_wrap (err, "--sim-measurement");
       veil_kbs_client_opts_t co = {
         .url = k->o->kbs,
         .tee = sim ? "snp" : "sample",

@@ -205,6 +205,8 @@ test_digest_size (void **state)
   {
     _cleanup_reader_ veil_reader_t *r = veil_reader_digest (mem_reader (data, 5000), digest, -1);
     _cleanup_free_ uint8_t *got = read_all (r, &n, &err);
+    assert_non_null (got);
+    assert_int_equal (n, 5000);
     assert_int_equal (r->finish (r, &err), 0);
   }
   /* an invalid expected digest fails the first read */

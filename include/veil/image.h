@@ -317,7 +317,10 @@ void veil_image_store_free (veil_image_store_t *st);
 char *veil_image_store_blob_path (veil_image_store_t *st, const char *digest);
 /* Makes a blob present: fetch() writes it to a temp file, the digest (and
  * size when ≥ 0) are checked, then it is renamed into place.  Concurrent
- * callers (threads or processes) for one digest share a single fetch. */
+ * callers (threads or processes) for one digest share a single fetch.
+ * fetch() returns 0, or 1 when it checked the digest and size of every
+ * byte it wrote itself (a streaming download): then the store does not
+ * read the file back a second time. */
 typedef int (*veil_fetch_fn) (void *ctx, int fd, veil_error_t **err);
 int veil_image_store_ensure_blob (veil_image_store_t *st, const char *digest, int64_t size,
                                   veil_fetch_fn fetch, void *ctx, veil_error_t **err);

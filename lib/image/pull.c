@@ -93,9 +93,13 @@ static int
 fetch_blob (void *ctx, int fd, veil_error_t **err)
 {
   fetch_ctx_t *f = ctx;
+  /* the download checks digest and size as it streams: tell the store */
   if (f->src->reg)
-    return veil_registry_get_blob (f->src->reg, f->d->digest, f->d->size, fd,
-                                   f->pr ? f->pr->progress : NULL, f->pr ? f->pr->ctx : NULL, err);
+    {
+      int r = veil_registry_get_blob (f->src->reg, f->d->digest, f->d->size, fd,
+                                      f->pr ? f->pr->progress : NULL, f->pr ? f->pr->ctx : NULL, err);
+      return r < 0 ? r : 1;
+    }
   _cleanup_free_ char *p = source_blob_path (f->src, f->d->digest);
   if (p == NULL)
     return veil_error_set (err, ENOENT, "blob %s not found", f->d->digest);

@@ -345,6 +345,8 @@ setup_common (veil_registry_t *r, xfer_t *x)
   curl_easy_setopt (h, CURLOPT_HEADERDATA, x);
   curl_easy_setopt (h, CURLOPT_WRITEFUNCTION, write_cb);
   curl_easy_setopt (h, CURLOPT_WRITEDATA, x);
+  /* blobs are large: fewer, bigger reads and writes */
+  curl_easy_setopt (h, CURLOPT_BUFFERSIZE, 512L * 1024);
   if (r->ca_file)
     {
       /* CAINFO replaces the bundle; CAPATH keeps the system CAs as well */

@@ -211,6 +211,8 @@ veil_image_store_ensure_blob (veil_image_store_t *st, const char *digest, int64_
   r = fetch (ctx, fd, err);
   if (r == 0)
     r = verify_file (fd, digest, size, err);
+  else if (r > 0)
+    r = 0; /* verified while it was written */
   if (r == 0 && (fchmod (fd, 0444) < 0 || fsync (fd) < 0 || rename (tmp, path) < 0))
     r = veil_error_set (err, errno, "store: commit %s: %s", digest, strerror (errno));
   if (r < 0)

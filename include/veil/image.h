@@ -191,6 +191,11 @@ typedef struct veil_ocicrypt_keys
   int (*fetch_kek) (void *ctx, const char *kid, uint8_t **kek, size_t *kek_len,
                     veil_error_t **err);
   void *fetch_ctx;
+  /* The caller verifies the decrypted bytes itself (the unpack pipeline
+   * checks the config's diff_id over the decompressed layer): skip the
+   * sha256 of the plaintext against the private options' digest.  The
+   * HMAC over the ciphertext is always checked. */
+  bool plain_checked_by_caller;
 } veil_ocicrypt_keys_t;
 
 /* True when the descriptor's media type ends in "+encrypted". */

@@ -632,7 +632,7 @@ typedef struct layer_cipher
   EVP_CIPHER_CTX *ctr;
   EVP_CIPHER_CTX *ctr2; /* the helper thread's part (decryption) */
   EVP_MAC_CTX *mac;     /* HMAC-SHA256 over the ciphertext */
-  EVP_MD_CTX *plain;    /* sha256 of the plaintext */
+  EVP_MD_CTX *plain;    /* sha256 of the plaintext (NULL: not computed) */
   EVP_MD_CTX *ct;       /* sha256 of the ciphertext (encryption only) */
   mac_worker_t worker;
 } layer_cipher_t;
@@ -650,7 +650,8 @@ layer_cipher_free (layer_cipher_t *c)
 }
 
 static int
-layer_cipher_init (layer_cipher_t *c, const veil_ocicrypt_opts_t *o, bool enc, veil_error_t **err)
+layer_cipher_init (layer_cipher_t *c, const veil_ocicrypt_opts_t *o, bool enc, bool plain_digest,
+                   veil_error_t **err)
 {
   memset (c, 0, sizeof (*c));
   EVP_MAC *hmac = EVP_MAC_fetch (NULL, "HMAC", NULL);
@@ -661,15 +662,15 @@ layer_cipher_init (layer_cipher_t *c, const veil_ocicrypt_opts_t *o, bool enc, v
   c->ctr2 = enc ? NULL : EVP_CIPHER_CTX_new ();
   c->mac = hmac ? EVP_MAC_CTX_new (hmac) : NULL;
   EVP_MAC_free (hmac);
-  c->plain = EVP_MD_CTX_new ();
+  c->plain = enc || plain_digest ? EVP_MD_CTX_new () : NULL;
   c->ct = enc ? EVP_MD_CTX_new () : NULL;
   /* AES-256-CTR: the 16-byte nonce is the whole initial counter block,
    * incremented as a 128-bit big-endian number (Go cipher.NewCTR). */
-  if (!c->ctr || !c->mac || !c->plain || (enc && !c->ct) || (!enc && !c->ctr2)
+  if (!c->ctr || !c->mac || ((enc || plain_digest) && !c->plain) || (enc && !c->ct) || (!enc && !c->ctr2)
       || EVP_CipherInit_ex (c->ctr, EVP_aes_256_ctr (), NULL, o->symkey, o->nonce, enc) != 1
       || (!enc && EVP_CipherInit_ex (c->ctr2, EVP_aes_256_ctr (), NULL, o->symkey, o->nonce, enc) != 1)
       || EVP_MAC_init (c->mac, o->symkey, sizeof (o->symkey), params) != 1
-      || EVP_DigestInit_ex (c->plain, EVP_sha256 (), NULL) != 1
+      || (c->plain && EVP_DigestInit_ex (c->plain, EVP_sha256 (), NULL) != 1)
       || (enc && EVP_DigestInit_ex (c->ct, EVP_sha256 (), NULL) != 1))
     {
       layer_cipher_free (c);
@@ -707,9 +708,11 @@ layer_decrypt_chunk (layer_cipher_t *c, const uint8_t *ct, uint8_t *pt, size_t n
                      veil_error_t **err)
 {
   bool par = n >= PARALLEL_MIN && mac_worker_start (&c->worker, c->mac, c->ctr2);
-  /* this thread: CTR over [0, h), sha256 over all; helper: CTR over [h, n), HMAC over all */
-  size_t h = par ? (n / 4) & ~(size_t) 15 : n;
-  bool ok = ctr_at (c->ctr, c->o->nonce, off) && (!par || ctr_at (c->ctr2, c->o->nonce, off + h));
+  /* this thread: CTR over [0, h), sha256 over all; helper: CTR over [h, n),
+   * HMAC over all.  Without the plaintext sha256 this thread has only CTR
+   * to do, which is far cheaper than the helper's HMAC: it does all of it. */
+  size_t h = par && c->plain ? (n / 4) & ~(size_t) 15 : n;
+  bool ok = ctr_at (c->ctr, c->o->nonce, off) && (!par || h == n || ctr_at (c->ctr2, c->o->nonce, off + h));
   if (!ok)
     return veil_error_set (err, EIO, "ocicrypt: decrypt: %s", veil_openssl_error ());
   if (par)
@@ -718,13 +721,16 @@ layer_decrypt_chunk (layer_cipher_t *c, const uint8_t *ct, uint8_t *pt, size_t n
     return veil_error_set (err, EIO, "ocicrypt: HMAC: %s", veil_openssl_error ());
   int outl = 0;
   ok = EVP_CipherUpdate (c->ctr, pt, &outl, ct, (int) h) == 1 && (size_t) outl == h
-       && EVP_DigestUpdate (c->plain, pt, h) == 1;
+       && (!c->plain || EVP_DigestUpdate (c->plain, pt, h) == 1);
   if (par && mac_reclaim (&c->worker))
-    ok = mac_run_inline (&c->worker) && EVP_DigestUpdate (c->plain, pt + h, n - h) == 1 && ok;
+    ok = mac_run_inline (&c->worker) && (!c->plain || EVP_DigestUpdate (c->plain, pt + h, n - h) == 1) && ok;
   else if (par)
     {
-      mac_wait_ctr (&c->worker);
-      ok = EVP_DigestUpdate (c->plain, pt + h, n - h) == 1 && ok;
+      if (h < n)
+        {
+          mac_wait_ctr (&c->worker);
+          ok = (!c->plain || EVP_DigestUpdate (c->plain, pt + h, n - h) == 1) && ok;
+        }
       ok = mac_wait (&c->worker) && ok;
     }
   if (!ok)
@@ -765,9 +771,12 @@ layer_cipher_final (layer_cipher_t *c, uint8_t hmac[32], char plain_digest[72], 
   size_t hl = 0;
   unsigned int ml = 0;
   if (EVP_MAC_final (c->mac, hmac, &hl, 32) != 1 || hl != 32
-      || EVP_DigestFinal_ex (c->plain, md, &ml) != 1)
+      || (c->plain && EVP_DigestFinal_ex (c->plain, md, &ml) != 1))
     return veil_error_set (err, EIO, "ocicrypt: %s", veil_openssl_error ());
-  digest_format (md, plain_digest);
+  if (c->plain)
+    digest_format (md, plain_digest);
+  else
+    plain_digest[0] = 0;
   if (c->ct)
     {
       if (EVP_DigestFinal_ex (c->ct, md, &ml) != 1)
@@ -875,7 +884,7 @@ dec_finish (veil_reader_t *r, veil_error_t **err)
   if (!veil_ct_equal (hmac, d->opts->hmac, sizeof (hmac)))
     return veil_error_set (err, EBADMSG, "ocicrypt: layer HMAC mismatch (layer %s, %llu bytes of ciphertext)",
                            d->layer_digest, (unsigned long long) d->total);
-  if (strcmp (plain, d->opts->digest))
+  if (d->c.plain && strcmp (plain, d->opts->digest))
     return veil_error_set (err, EBADMSG,
                            "ocicrypt: layer %s: decrypted content is %s, the private options say %s",
                            d->layer_digest, plain, d->opts->digest);
@@ -911,7 +920,7 @@ veil_ocicrypt_decrypt_reader (veil_reader_t *inner, const veil_descriptor_t *lay
   if (veil_ocicrypt_unwrap (layer, keys, &o, err) < 0)
     return NULL;
   dec_reader_t *d = xcalloc (1, sizeof (*d));
-  if (layer_cipher_init (&d->c, o, false, err) < 0)
+  if (layer_cipher_init (&d->c, o, false, !(keys && keys->plain_checked_by_caller), err) < 0)
     {
       veil_secret_free (o);
       free (d);
@@ -951,7 +960,7 @@ encrypt_stream (veil_reader_t *in, int out_fd, const veil_ocicrypt_opts_t *o, ui
                 char plain_digest[72], char ct_digest[72], int64_t *size, veil_error_t **err)
 {
   layer_cipher_t c;
-  if (layer_cipher_init (&c, o, true, err) < 0)
+  if (layer_cipher_init (&c, o, true, true, err) < 0)
     return -EIO;
   _cleanup_free_ uint8_t *buf = xmalloc (CHUNK);
   int rc = 0;

@@ -409,6 +409,11 @@ typedef struct veil_image_unpack_opts
  * replaced only when all layers verified (digest, HMAC, diff_id). */
 int veil_image_unpack (veil_image_store_t *st, const char *manifest_digest, const char *dir,
                        const veil_image_unpack_opts_t *opts, veil_error_t **err);
+/* A platform manifest from the store, its digest checked on the way in
+ * (the store's disk is not trusted); an index is refused.  *len (optional)
+ * is the manifest's size. */
+int veil_image_load_manifest (veil_image_store_t *st, const char *manifest_digest, veil_manifest_t *m,
+                              size_t *len, veil_error_t **err);
 /* The layer cache: unpacks a layer once (overlayfs whiteouts) into
  * layers/sha256/<diff_id>, shared by every instance; *layer_dir is its path. */
 int veil_image_layer_ensure (veil_image_store_t *st, const veil_descriptor_t *layer,

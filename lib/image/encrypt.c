@@ -6,8 +6,6 @@
 #include <sys/stat.h>
 #include "veil/image.h"
 
-#define DOC_MAX (4 << 20)
-
 typedef struct copy_ctx
 {
   int src_fd;
@@ -74,19 +72,10 @@ veil_image_encrypt (veil_image_store_t *st, const char *manifest_digest,
 {
   if (!rcpt->n_pubkeys && !rcpt->kbs_kid)
     return veil_error_set (err, EINVAL, "encrypt: no recipient (--recipient jwe:PUB.pem or --keyprovider kbs)");
-  _cleanup_free_ uint8_t *data = NULL;
-  size_t len = 0;
-  if (veil_image_store_read_blob (st, manifest_digest, DOC_MAX, &data, &len, err) < 0)
-    return -ENOENT;
   veil_manifest_t m = { 0 };
-  bool is_index = false;
-  veil_descriptor_t picked = { 0 };
-  if (veil_manifest_parse (data, len, NULL, &m, &is_index, &picked, err) < 0)
-    return -EBADMSG;
-  veil_descriptor_clear (&picked);
+  if (veil_image_load_manifest (st, manifest_digest, &m, NULL, err) < 0)
+    return veil_error_wrap (err, "encrypt");
   int r = 0;
-  if (is_index)
-    r = veil_error_set (err, EINVAL, "encrypt: %s is an index; encrypt a platform manifest", manifest_digest);
   for (size_t k = 0; r == 0 && k < n_layers_sel; k++)
     if (layers[k] < 0 || (size_t) layers[k] >= m.n_layers)
       r = veil_error_set (err, EINVAL, "encrypt: --layer %d: the image has %zu layers (0-%zu)", layers[k],
@@ -145,19 +134,11 @@ veil_image_layout_write (veil_image_store_t *st, const char *manifest_digest, co
   _cleanup_free_ char *blobs = xasprintf ("%s/blobs/sha256", dir);
   if (veil_mkdir_p (blobs, 0755, err) < 0)
     return -EIO;
-  _cleanup_free_ uint8_t *data = NULL;
-  size_t len = 0;
-  if (veil_image_store_read_blob (st, manifest_digest, DOC_MAX, &data, &len, err) < 0)
-    return -ENOENT;
   veil_manifest_t m = { 0 };
-  bool is_index = false;
-  veil_descriptor_t picked = { 0 };
-  if (veil_manifest_parse (data, len, NULL, &m, &is_index, &picked, err) < 0)
-    return -EBADMSG;
-  veil_descriptor_clear (&picked);
-  int r = is_index ? veil_error_set (err, EINVAL, "export: %s is an index", manifest_digest) : 0;
-  if (r == 0)
-    r = export_blob (st, dir, manifest_digest, err);
+  size_t len = 0;
+  if (veil_image_load_manifest (st, manifest_digest, &m, &len, err) < 0)
+    return veil_error_wrap (err, "export");
+  int r = export_blob (st, dir, manifest_digest, err);
   if (r == 0)
     r = export_blob (st, dir, m.config.digest, err);
   for (size_t i = 0; r == 0 && i < m.n_layers; i++)

@@ -133,10 +133,9 @@ unpack_layer (veil_image_store_t *st, const veil_descriptor_t *layer, const char
   return 0;
 }
 
-/* Layers with their diff_ids, checked against the config. */
-static int
-load_image (veil_image_store_t *st, const char *manifest_digest, veil_manifest_t *m, json_t **config,
-            json_t **diff_ids, veil_error_t **err)
+int
+veil_image_load_manifest (veil_image_store_t *st, const char *manifest_digest, veil_manifest_t *m,
+                          size_t *len_out, veil_error_t **err)
 {
   _cleanup_free_ char *mpath = veil_image_store_blob_path (st, manifest_digest);
   _cleanup_free_ uint8_t *data = NULL;
@@ -154,7 +153,22 @@ load_image (veil_image_store_t *st, const char *manifest_digest, veil_manifest_t
     return -EBADMSG;
   veil_descriptor_clear (&picked);
   if (is_index)
-    return veil_error_set (err, EINVAL, "image: %s is an index; unpack its platform manifest", manifest_digest);
+    {
+      veil_manifest_clear (m);
+      return veil_error_set (err, EINVAL, "image: %s is an index; use its platform manifest", manifest_digest);
+    }
+  if (len_out)
+    *len_out = len;
+  return 0;
+}
+
+/* Layers with their diff_ids, checked against the config. */
+static int
+load_image (veil_image_store_t *st, const char *manifest_digest, veil_manifest_t *m, json_t **config,
+            json_t **diff_ids, veil_error_t **err)
+{
+  if (veil_image_load_manifest (st, manifest_digest, m, NULL, err) < 0)
+    return -EBADMSG;
   *config = read_doc (st, m->config.digest, "config", err);
   if (!*config)
     return -EIO;

@@ -342,6 +342,7 @@ veil_http_request_free_local (veil_http_request_t *req)
   free ((char *) req->method);
   free ((char *) req->path);
   free ((char *) req->query);
+  veil_wipe ((void *) req->body, req->body_len);
   free ((void *) req->body);
   h2o_mem_clear_pool (&lr->pool);
   free (lr);
@@ -562,6 +563,14 @@ on_req (h2o_handler_t *self, h2o_req_t *req)
       else
         vreq.body = (const uint8_t *) "";
       srv->handler (srv->handler_ctx, &vreq, &resp);
+      /* Bodies can carry secrets (an admin's resource upload): none stays in
+       * memory once the request is handled — neither our copy nor the bytes
+       * h2o read from the socket. */
+      if (vreq.body_len)
+        {
+          explicit_bzero ((void *) vreq.body, vreq.body_len);
+          explicit_bzero (req->entity.base, req->entity.len);
+        }
     }
   int status = resp.status ? resp.status : 200;
   size_t out_len = resp.body.len;

@@ -119,6 +119,8 @@ veil_reader_freep (veil_reader_t **r)
 
 /* Reads a file (the fd is owned by the reader and closed by free()). */
 veil_reader_t *veil_reader_fd (int fd);
+/* Reads a buffer the caller keeps alive until the reader is freed. */
+veil_reader_t *veil_reader_mem (const void *data, size_t len);
 /* Passes bytes through; finish() fails unless sha256 matches and the byte
  * count equals size (size < 0: not checked).  digest NULL: only the size is
  * checked; an invalid digest fails the first read.  Reading past size fails

@@ -581,3 +581,48 @@ veil_reader_decompress_diff_id (veil_reader_t *r)
   decomp_reader_t *d = (decomp_reader_t *) r;
   return d->diff_id[0] ? d->diff_id : NULL;
 }
+
+/* ---- memory -------------------------------------------------------------- */
+
+typedef struct mem_reader
+{
+  veil_reader_t base;
+  const uint8_t *data;
+  size_t len, off;
+} mem_reader_t;
+
+static ssize_t
+mem_read (veil_reader_t *r, void *buf, size_t len, veil_error_t **err)
+{
+  (void) err;
+  mem_reader_t *m = (mem_reader_t *) r;
+  size_t n = m->len - m->off < len ? m->len - m->off : len;
+  if (n)
+    memcpy (buf, m->data + m->off, n);
+  m->off += n;
+  return (ssize_t) n;
+}
+
+static int
+mem_finish (veil_reader_t *r, veil_error_t **err)
+{
+  (void) r;
+  (void) err;
+  return 0;
+}
+
+static void
+mem_free (veil_reader_t *r)
+{
+  free (r);
+}
+
+veil_reader_t *
+veil_reader_mem (const void *data, size_t len)
+{
+  mem_reader_t *m = xcalloc (1, sizeof (*m));
+  m->base = (veil_reader_t){ .read = mem_read, .finish = mem_finish, .free = mem_free };
+  m->data = data;
+  m->len = len;
+  return &m->base;
+}

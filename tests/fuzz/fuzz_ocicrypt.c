@@ -38,50 +38,6 @@ fetch_kek (void *ctx, const char *kid, uint8_t **out, size_t *out_len, veil_erro
   return 0;
 }
 
-/* ---- a memory reader ------------------------------------------------------ */
-
-typedef struct mem_reader
-{
-  veil_reader_t base;
-  const uint8_t *p;
-  size_t len, off;
-} mem_reader_t;
-
-static ssize_t
-mem_read (veil_reader_t *r, void *buf, size_t len, veil_error_t **err)
-{
-  (void) err;
-  mem_reader_t *m = (mem_reader_t *) r;
-  size_t n = m->len - m->off < len ? m->len - m->off : len;
-  memcpy (buf, m->p + m->off, n);
-  m->off += n;
-  return (ssize_t) n;
-}
-
-static int
-mem_finish (veil_reader_t *r, veil_error_t **err)
-{
-  (void) r;
-  (void) err;
-  return 0;
-}
-
-static void
-mem_free (veil_reader_t *r)
-{
-  free (r);
-}
-
-static veil_reader_t *
-mem_reader (const uint8_t *p, size_t len)
-{
-  mem_reader_t *m = xcalloc (1, sizeof (*m));
-  m->base = (veil_reader_t){ .read = mem_read, .finish = mem_finish, .free = mem_free };
-  m->p = p;
-  m->len = len;
-  return &m->base;
-}
-
 /* ---- the fixed layer ---------------------------------------------------------- */
 
 static char *
@@ -151,7 +107,7 @@ drain (const veil_descriptor_t *layer, const uint8_t *ct, size_t len, size_t buf
   EVP_PKEY *pks[] = { ec_key };
   veil_ocicrypt_keys_t keys = { .privkeys = pks, .n_privkeys = 1, .fetch_kek = fetch_kek };
   veil_error_t *err = NULL;
-  veil_reader_t *in = mem_reader (ct, len);
+  veil_reader_t *in = veil_reader_mem (ct, len);
   veil_reader_t *r = veil_ocicrypt_decrypt_reader (in, layer, &keys, &err);
   if (!r)
     {

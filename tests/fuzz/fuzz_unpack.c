@@ -11,49 +11,6 @@
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-/* A reader over the fuzzer's buffer: no fds, no copies beyond the read. */
-typedef struct
-{
-  veil_reader_t base;
-  const uint8_t *data;
-  size_t size, pos;
-} mem_reader_t;
-
-static ssize_t
-mem_read (veil_reader_t *r, void *buf, size_t len, veil_error_t **err)
-{
-  (void) err;
-  mem_reader_t *m = (mem_reader_t *) r;
-  size_t n = m->size - m->pos < len ? m->size - m->pos : len;
-  memcpy (buf, m->data + m->pos, n);
-  m->pos += n;
-  return (ssize_t) n;
-}
-
-static int
-mem_finish (veil_reader_t *r, veil_error_t **err)
-{
-  (void) r;
-  (void) err;
-  return 0;
-}
-
-static void
-mem_free (veil_reader_t *r)
-{
-  free (r);
-}
-
-static veil_reader_t *
-mem_reader (const uint8_t *data, size_t size)
-{
-  mem_reader_t *m = xcalloc (1, sizeof (*m));
-  m->base = (veil_reader_t){ .read = mem_read, .finish = mem_finish, .free = mem_free };
-  m->data = data;
-  m->size = size;
-  return &m->base;
-}
-
 static int
 make_writable (const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
@@ -118,7 +75,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     }
   uint8_t opts = size ? data[0] : 0;
 
-  veil_reader_t *plain = mem_reader (data, size);
+  veil_reader_t *plain = veil_reader_mem (data, size);
   unpack_once (plain, opts);
   plain->free (plain);
 
@@ -126,7 +83,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   for (size_t i = 0; i < VEIL_ARRAY_SIZE (types); i++)
     {
       veil_error_t *err = NULL;
-      veil_reader_t *inner = mem_reader (data, size);
+      veil_reader_t *inner = veil_reader_mem (data, size);
       veil_reader_t *r = veil_reader_decompress (inner, types[i], NULL, 64 << 20, &err);
       if (!r)
         {

@@ -27,51 +27,7 @@ fail (veil_error_t *err)
 }
 
 /* "sha256:<hex>" of data (kept here so that this file needs only crypto). */
-static char *
-sha256_digest (const void *data, size_t len)
-{
-  uint8_t md[VEIL_SHA256_LEN];
-  veil_sha256 (data, len, md);
-  _cleanup_free_ char *hex = veil_hex_encode (md, sizeof (md));
-  return xasprintf ("sha256:%s", hex);
-}
-
 /* ---- a file reader ---------------------------------------------------------- */
-
-typedef struct fd_reader
-{
-  veil_reader_t base;
-  int fd;
-} fd_reader_t;
-
-static ssize_t
-fd_read (veil_reader_t *r, void *buf, size_t len, veil_error_t **err)
-{
-  fd_reader_t *f = (fd_reader_t *) r;
-  for (;;)
-    {
-      ssize_t n = read (f->fd, buf, len);
-      if (n >= 0)
-        return n;
-      if (errno != EINTR)
-        return veil_error_set (err, errno, "read: %s", strerror (errno));
-    }
-}
-
-static int
-fd_finish (veil_reader_t *r, veil_error_t **err)
-{
-  (void) r;
-  (void) err;
-  return 0;
-}
-
-static void
-fd_free (veil_reader_t *r)
-{
-  close (((fd_reader_t *) r)->fd);
-  free (r);
-}
 
 static veil_reader_t *
 file_reader (const char *path, veil_error_t **err)
@@ -82,10 +38,7 @@ file_reader (const char *path, veil_error_t **err)
       veil_error_set (err, errno, "%s: %s", path, strerror (errno));
       return NULL;
     }
-  fd_reader_t *f = xcalloc (1, sizeof (*f));
-  f->base = (veil_reader_t){ .read = fd_read, .finish = fd_finish, .free = fd_free };
-  f->fd = fd;
-  return &f->base;
+  return veil_reader_fd (fd);
 }
 
 /* ---- the layout ----------------------------------------------------------------- */
@@ -275,7 +228,7 @@ cmd_decrypt (int argc, char **argv)
 static int
 write_blob (const char *layout, const void *data, size_t len, char **digest, veil_error_t **err)
 {
-  *digest = sha256_digest (data, len);
+  *digest = veil_digest_of (data, len);
   _cleanup_free_ char *p = blob_path (layout, *digest);
   return veil_file_write_atomic (p, data, len, 0644, err);
 }
